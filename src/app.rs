@@ -1,0 +1,175 @@
+//! The subcommands behind the CLI, each returning a typed error that `main` turns into one
+//! sentence and an exit code (78 bad configuration, 1 runtime failure).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::{ConfigArgs, GenerateArgs, ReplayArgs};
+use crate::config::{Config, ConfigError};
+use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
+use crate::sim::generator::{Workload, WorkloadConfig};
+use crate::telemetry::{self, Metrics};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Kafka(#[from] KafkaFailure),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Config(_) => 78,
+            _ => 1,
+        }
+    }
+}
+
+fn io_err<'a>(what: &str, path: &'a Path) -> impl Fn(std::io::Error) -> AppError + 'a {
+    let what = what.to_string();
+    move |e| AppError::Runtime(format!("cannot {what} {}: {e}", path.display()))
+}
+
+pub fn load_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
+    Config::load(args.config.as_deref(), std::env::vars(), &args.sets)
+}
+
+pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
+    let config = load_config(args)?;
+    crate::pipeline::load_catalog(&config)?;
+    print!("{}", config.redacted_toml());
+    Ok(())
+}
+
+/// `roadpulse run`: topics, HTTP, the worker thread, and signals.
+pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
+    let config = load_config(args)?;
+    telemetry::init_tracing(config.log.format);
+    let settings = crate::pipeline::processor_settings(&config)?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    if config.kafka.create_topics {
+        admin::ensure_topics(&config.kafka, Duration::from_secs(30)).await?;
+    }
+    let shutdown = Shutdown::default();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if !config.http.listen.is_empty() {
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        let (addr, _) = crate::http::serve(&config.http.listen, Arc::clone(&metrics), Arc::clone(&health), stop)
+            .await
+            .map_err(|e| ConfigError::invalid("http.listen", format!("cannot listen on {}: {e}", config.http.listen)))?;
+        tracing::info!(%addr, "serving /metrics /healthz /readyz");
+    }
+    let worker = {
+        let (config, metrics, health, shutdown) = (config.clone(), Arc::clone(&metrics), Arc::clone(&health), shutdown.clone());
+        tokio::task::spawn_blocking(move || worker::run(&config, settings, metrics, health, shutdown))
+    };
+    tokio::pin!(worker);
+    let result = tokio::select! {
+        r = &mut worker => r,
+        signal = wait_for_signal() => {
+            tracing::info!("{signal} received: draining");
+            shutdown.trigger();
+            match tokio::time::timeout(config.kafka.shutdown_timeout.std() + Duration::from_secs(3), &mut worker).await {
+                Ok(r) => r,
+                Err(_) => return Err(AppError::Runtime("shutdown did not finish within kafka.shutdown_timeout".into())),
+            }
+        }
+    };
+    let _ = stop_tx.send(());
+    result.map_err(|e| AppError::Runtime(format!("worker thread failed: {e}")))??;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C, naming which.
+pub async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
+
+/// `roadpulse replay`.
+pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
+    let mut sets = args.config.sets.clone();
+    let flag = |key: &str, v: Option<String>| v.map(|v| format!("window.{key}={v}"));
+    sets.extend(flag("size", args.window.map(|d| format!("\"{d}\""))));
+    sets.extend(flag("advance", args.advance.map(|d| format!("\"{d}\""))));
+    sets.extend(flag("grace", args.grace.map(|d| format!("\"{d}\""))));
+    sets.extend(flag("emit", args.emit.clone()));
+    let config = Config::load(args.config.config.as_deref(), std::env::vars(), &sets)?;
+    let mut settings = (*crate::pipeline::processor_settings(&config)?).clone();
+    settings.idle_timeout_ms = None; // replay has event time only
+    let input: Box<dyn Read> = if args.input.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(&args.input).map_err(io_err("open", &args.input))?)
+    };
+    let output: Box<dyn Write> = if args.output.as_os_str() == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(File::create(&args.output).map_err(io_err("create", &args.output))?)
+    };
+    let summary = crate::replay::replay(Arc::new(settings), args.partitions, BufReader::new(input), BufWriter::new(output))
+        .map_err(|e| AppError::Runtime(format!("replay failed: {e}")))?;
+    eprintln!(
+        "replayed {} events into {} final windows ({} late); {} bad lines",
+        summary.events, summary.windows, summary.late, summary.bad_count
+    );
+    for bad in &summary.bad {
+        eprintln!("  line {}: {}", bad.line, bad.error);
+    }
+    if summary.bad_count as usize > summary.bad.len() {
+        eprintln!("  … and {} more", summary.bad_count as usize - summary.bad.len());
+    }
+    if args.strict && summary.bad_count > 0 {
+        return Err(AppError::Runtime(format!("--strict: {} bad input lines", summary.bad_count)));
+    }
+    Ok(())
+}
+
+/// `roadpulse generate`.
+pub fn generate(args: &GenerateArgs) -> Result<(), AppError> {
+    let mut cfg = WorkloadConfig { segments: args.segments, events_per_sec: args.rate, poison_ratio: args.poison, seed: args.seed, ..WorkloadConfig::default() };
+    if let Some(start) = args.start_ms {
+        cfg.start_ms = start;
+    }
+    let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(File::create(&args.output).map_err(io_err("create", &args.output))?)
+    };
+    let mut out = BufWriter::new(out);
+    let step = 1_000.0 / cfg.events_per_sec.max(0.001);
+    let start = cfg.start_ms;
+    let mut workload = Workload::new(cfg);
+    for k in 0..args.events {
+        let record = workload.record_at(start + (k as f64 * step) as i64);
+        out.write_all(&record.value).and_then(|_| out.write_all(b"\n")).map_err(io_err("write", &args.output))?;
+    }
+    out.flush().map_err(io_err("write", &args.output))
+}

@@ -1,0 +1,118 @@
+//! Command-line interface: subcommands and their flags. Parsing only; `main` dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roadpulse",
+    version,
+    about = "Live road-traffic stream processor: raw probe, detector and incident events from Kafka in, per-segment congestion events out.",
+    after_help = "Try it now:   roadpulse demo\nRun a worker: roadpulse run --config roadpulse.toml   (see `roadpulse check-config` for every key)\nOffline:      roadpulse replay --input raw.jsonl --output congestion.jsonl"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML config file (keys: see the README's config reference).
+    #[arg(long, short, env = "ROADPULSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override one key, e.g. --set kafka.group_id=roadpulse-eu (repeatable; wins over file and env).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the worker: consume raw events, publish congestion events, serve /metrics.
+    Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Replay a JSONL file of raw events through the same windows, without Kafka.
+    Replay(ReplayArgs),
+    /// One-command demo: embedded Kafka, simulated traffic, the worker, a live table.
+    Demo(DemoArgs),
+    /// Print the effective configuration (file < env < flags), validated, secrets redacted.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Write a deterministic synthetic workload of raw events as JSONL.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// JSONL raw events, one per line ("-" for stdin).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// JSONL congestion events ("-" for stdout).
+    #[arg(long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Window size (overrides window.size).
+    #[arg(long, value_parser = Duration::parse)]
+    pub window: Option<Duration>,
+    /// Hop between window starts (overrides window.advance).
+    #[arg(long, value_parser = Duration::parse)]
+    pub advance: Option<Duration>,
+    /// Grace period for out-of-order events (overrides window.grace).
+    #[arg(long, value_parser = Duration::parse)]
+    pub grace: Option<Duration>,
+    /// `final` (one result per window) or `updates` (plus early results).
+    #[arg(long, value_parser = ["final", "updates"])]
+    pub emit: Option<String>,
+    /// Split the input as Kafka would into this many partitions (murmur2 on segment_id).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub partitions: u32,
+    /// Exit non-zero when any input line is bad.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long to run before stopping by itself.
+    #[arg(long, default_value = "30s", value_parser = Duration::parse)]
+    pub duration: Duration,
+    /// Simulated events per second.
+    #[arg(long, default_value_t = 2_000)]
+    pub rate: u32,
+    /// Simulated road segments.
+    #[arg(long, default_value_t = 120)]
+    pub segments: u32,
+    /// Address of the demo's /metrics endpoint (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub http: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of records.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 200)]
+    pub segments: u32,
+    /// Records per second of event time.
+    #[arg(long, default_value_t = 1_000.0)]
+    pub rate: f64,
+    /// Share of poison records (0..1).
+    #[arg(long, default_value_t = 0.0)]
+    pub poison: f64,
+    /// Event time of the first record, epoch ms (default 2026-01-01T00:00:00Z).
+    #[arg(long)]
+    pub start_ms: Option<i64>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output file ("-" for stdout).
+    #[arg(long, default_value = "-")]
+    pub output: PathBuf,
+}

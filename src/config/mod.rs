@@ -1,0 +1,193 @@
+//! Typed configuration: defaults < TOML file < `ROADPULSE_…` environment < command-line flags,
+//! validated once at start-up. Every key is documented in the README's config reference.
+//!
+//! Environment: `ROADPULSE_<SECTION>_<KEY>` sets `section.key` (for example
+//! `ROADPULSE_KAFKA_BOOTSTRAP_SERVERS`), and `ROADPULSE_RDKAFKA_<PROP>` sets the librdkafka
+//! property `<prop>` with `_` read as `.` (for example `ROADPULSE_RDKAFKA_SASL_PASSWORD`).
+//! Flags use `--set section.key=value`. Values are read as TOML where they parse (numbers,
+//! booleans, arrays) and as strings otherwise.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod sections;
+pub use sections::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config: {0}")]
+    Parse(String),
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: &str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid { key: key.to_string(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub window: WindowConfig,
+    pub congestion: CongestionConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+const ENV_PREFIX: &str = "ROADPULSE_";
+const SECTIONS: [&str; 5] = ["kafka", "window", "congestion", "http", "log"];
+/// Keys whose values are lists; an env or flag value for them may be comma-separated.
+const LIST_KEYS: [&str; 1] = ["kafka.input_topics"];
+
+impl Config {
+    /// Loads and validates: file (if any), then environment, then `--set` overrides.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>, sets: &[String]) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            if let Some((key, value)) = env_override(&name, &value)? {
+                set_path(&mut table, &key, value)?;
+            }
+        }
+        for set in sets {
+            let (key, value) = set
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Parse(format!("--set {set:?} must look like section.key=value")))?;
+            set_path(&mut table, key.trim(), parse_value(key.trim(), value))?;
+        }
+        let config: Config = Config::deserialize(table).map_err(|e| ConfigError::Parse(e.to_string().trim().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.kafka.validate()?;
+        self.window.validate()?;
+        self.congestion.validate()
+    }
+
+    /// The effective configuration as TOML with secrets replaced by `***`.
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        for (key, value) in shown.kafka.properties.iter_mut() {
+            if is_secret(key) {
+                *value = "***".into();
+            }
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key", "token"].iter().any(|s| k.contains(s))
+}
+
+/// Maps one environment variable to a config path and value, or None when it is not ours.
+fn env_override(name: &str, value: &str) -> Result<Option<(String, toml::Value)>, ConfigError> {
+    let Some(rest) = name.strip_prefix(ENV_PREFIX) else { return Ok(None) };
+    let lower = rest.to_ascii_lowercase();
+    if let Some(prop) = lower.strip_prefix("rdkafka_") {
+        let key = format!("kafka.properties.{}", prop.replace('_', "."));
+        return Ok(Some((key, toml::Value::String(value.to_string()))));
+    }
+    let Some((section, key)) = lower.split_once('_') else {
+        return Err(ConfigError::invalid(name, "is not ROADPULSE_<SECTION>_<KEY>"));
+    };
+    if !SECTIONS.contains(&section) {
+        return Err(ConfigError::invalid(name, format!("unknown section `{section}` (expected one of {})", SECTIONS.join(", "))));
+    }
+    let path = format!("{section}.{key}");
+    let value = parse_value(&path, value);
+    Ok(Some((path, value)))
+}
+
+fn parse_value(path: &str, raw: &str) -> toml::Value {
+    if LIST_KEYS.contains(&path) && !raw.trim_start().starts_with('[') {
+        return toml::Value::Array(raw.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect());
+    }
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), ConfigError> {
+    let mut parts: Vec<&str> = path.splitn(3, '.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::invalid(path, "must be section.key"));
+    }
+    let leaf = parts.pop().unwrap_or_default();
+    let mut node = table;
+    for part in parts {
+        let entry = node.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry.as_table_mut().ok_or_else(|| ConfigError::invalid(path, format!("`{part}` is not a section")))?;
+    }
+    node.insert(leaf.to_string(), value);
+    Ok(())
+}
+
+/// The librdkafka passthrough map, as strings.
+pub type Properties = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(None, vec![], &[]).unwrap();
+        assert_eq!(c.kafka.input_topics, vec!["traffic.raw"]);
+        assert_eq!(c.window.size.millis(), 60_000);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = std::env::temp_dir().join(format!("rp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[kafka]\ngroup_id = \"file\"\nbootstrap_servers = \"file:9092\"\n[window]\ngrace = \"10s\"\n").unwrap();
+        let e = env(&[("ROADPULSE_KAFKA_GROUP_ID", "env"), ("ROADPULSE_KAFKA_INPUT_TOPICS", "a, b"),
+            ("ROADPULSE_RDKAFKA_SASL_PASSWORD", "hunter2"), ("PATH", "/bin")]);
+        let c = Config::load(Some(&file), e, &["kafka.group_id=flag".into(), "window.size=2m".into()]).unwrap();
+        assert_eq!(c.kafka.group_id, "flag");
+        assert_eq!(c.kafka.bootstrap_servers, "file:9092");
+        assert_eq!(c.kafka.input_topics, vec!["a", "b"]);
+        assert_eq!(c.window.grace.millis(), 10_000);
+        assert_eq!(c.window.size.millis(), 120_000);
+        assert_eq!(c.kafka.properties["sasl.password"], "hunter2");
+        let shown = c.redacted_toml();
+        assert!(shown.contains("***") && !shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            Config::load(None, vec![], &sets).unwrap_err().to_string()
+        };
+        assert!(err(&["window.grace=soon"]).contains("grace"), "{}", err(&["window.grace=soon"]));
+        assert!(err(&["window.advance=90s"]).contains("window.advance"));
+        assert!(err(&["kafka.colour=red"]).contains("colour"));
+        assert!(err(&["kafka.topic_partitions=0"]).contains("kafka.topic_partitions"));
+        let bad_env = Config::load(None, env(&[("ROADPULSE_WINDOWS_SIZE", "1m")]), &[]).unwrap_err();
+        assert!(bad_env.to_string().contains("ROADPULSE_WINDOWS_SIZE"));
+    }
+}

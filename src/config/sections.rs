@@ -1,0 +1,304 @@
+//! The sections of the configuration, each key with its default and its validation. Defaults
+//! live here and nowhere else.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{ConfigError, Properties};
+use crate::domain::congestion::Hysteresis;
+use crate::domain::processor::EmitMode;
+use crate::domain::window::WindowSpec;
+use crate::telemetry::LogFormat;
+
+/// A duration written as `500ms`, `30s`, `5m` or `1h` (`0` or `0s` turns a timeout off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(i64);
+
+impl Duration {
+    pub const fn from_millis(ms: i64) -> Self {
+        Duration(ms)
+    }
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+    pub fn std(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.max(0) as u64)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let n: i64 = number.parse().map_err(|_| format!("invalid duration {text:?} (expected e.g. 500ms, 30s, 5m, 1h)"))?;
+        let scale = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "" if n == 0 => 0,
+            _ => return Err(format!("invalid duration {text:?} (expected e.g. 500ms, 30s, 5m, 1h)")),
+        };
+        n.checked_mul(scale).map(Duration).ok_or_else(|| format!("duration {text:?} is too long"))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ms if ms != 0 && ms % 3_600_000 == 0 => write!(f, "{}h", ms / 3_600_000),
+            ms if ms != 0 && ms % 60_000 == 0 => write!(f, "{}m", ms / 60_000),
+            ms if ms % 1_000 == 0 => write!(f, "{}s", ms / 1_000),
+            ms => write!(f, "{ms}ms"),
+        }
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Duration::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    /// Offsets are committed only after the outputs they cover are acknowledged.
+    AtLeastOnce,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list of brokers.
+    pub bootstrap_servers: String,
+    /// Consumer group id; also the prefix of internal topics.
+    pub group_id: String,
+    /// Topics of raw traffic events.
+    pub input_topics: Vec<String>,
+    pub congestion_topic: String,
+    pub incidents_topic: String,
+    /// Poison records go here with headers naming their origin and error.
+    pub dlq_topic: String,
+    /// Create missing topics at start-up.
+    pub create_topics: bool,
+    /// Partitions of topics roadpulse creates.
+    pub topic_partitions: i32,
+    /// Replication factor of topics roadpulse creates (-1: the broker's default).
+    pub replication_factor: i32,
+    pub processing_guarantee: Guarantee,
+    /// How often outputs are flushed and input offsets committed.
+    pub commit_interval: Duration,
+    /// How often librdkafka publishes statistics (consumer lag metrics come from them).
+    pub statistics_interval: Duration,
+    /// Longest time SIGTERM may take to drain, flush, commit and leave the group.
+    pub shutdown_timeout: Duration,
+    /// librdkafka properties applied last to every client (SASL, TLS, tuning).
+    pub properties: Properties,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "localhost:9092".into(),
+            group_id: "roadpulse".into(),
+            input_topics: vec!["traffic.raw".into()],
+            congestion_topic: "traffic.congestion".into(),
+            incidents_topic: "traffic.incidents".into(),
+            dlq_topic: "traffic.dlq".into(),
+            create_topics: true,
+            topic_partitions: 12,
+            replication_factor: -1,
+            processing_guarantee: Guarantee::AtLeastOnce,
+            commit_interval: Duration::from_millis(1_000),
+            statistics_interval: Duration::from_millis(5_000),
+            shutdown_timeout: Duration::from_millis(25_000),
+            properties: Properties::new(),
+        }
+    }
+}
+
+fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
+    if v.trim().is_empty() {
+        return Err(ConfigError::invalid(key, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn positive(key: &str, d: Duration) -> Result<(), ConfigError> {
+    if d.millis() <= 0 {
+        return Err(ConfigError::invalid(key, format!("must be longer than 0, got {d}")));
+    }
+    Ok(())
+}
+
+impl KafkaConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        non_empty("kafka.bootstrap_servers", &self.bootstrap_servers)?;
+        non_empty("kafka.group_id", &self.group_id)?;
+        if self.input_topics.is_empty() || self.input_topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(ConfigError::invalid("kafka.input_topics", "must list at least one topic, none empty"));
+        }
+        for (key, topic) in [("kafka.congestion_topic", &self.congestion_topic), ("kafka.dlq_topic", &self.dlq_topic)] {
+            non_empty(key, topic)?;
+            if self.input_topics.contains(topic) {
+                return Err(ConfigError::invalid(key, format!("`{topic}` is also an input topic")));
+            }
+        }
+        if self.topic_partitions < 1 {
+            return Err(ConfigError::invalid("kafka.topic_partitions", format!("must be ≥ 1, got {}", self.topic_partitions)));
+        }
+        if self.replication_factor == 0 || self.replication_factor < -1 {
+            return Err(ConfigError::invalid("kafka.replication_factor", "must be ≥ 1, or -1 for the broker default"));
+        }
+        positive("kafka.commit_interval", self.commit_interval)?;
+        positive("kafka.shutdown_timeout", self.shutdown_timeout)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Emit {
+    Final,
+    Updates,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    pub size: Duration,
+    /// Hop between window starts; equal to `size` (tumbling) when absent.
+    pub advance: Option<Duration>,
+    /// How long after its end a window still accepts out-of-order events.
+    pub grace: Duration,
+    pub emit: Emit,
+    /// In `updates` mode, the shortest time between two early results.
+    pub update_interval: Duration,
+    /// Advance a quiet partition's stream time by wall-clock time after this long (0 = off).
+    pub idle_timeout: Duration,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self {
+            size: Duration::from_millis(60_000),
+            advance: None,
+            grace: Duration::from_millis(30_000),
+            emit: Emit::Final,
+            update_interval: Duration::from_millis(10_000),
+            idle_timeout: Duration::from_millis(60_000),
+        }
+    }
+}
+
+impl WindowConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        positive("window.size", self.size)?;
+        if let Some(a) = self.advance {
+            positive("window.advance", a)?;
+            if a > self.size {
+                return Err(ConfigError::invalid("window.advance", format!("({a}) must not exceed window.size ({})", self.size)));
+            }
+        }
+        if self.grace.millis() < 0 {
+            return Err(ConfigError::invalid("window.grace", "must not be negative"));
+        }
+        positive("window.update_interval", self.update_interval)
+    }
+
+    pub fn spec(&self) -> WindowSpec {
+        let size = self.size.millis();
+        WindowSpec::new(size, self.advance.map_or(size, Duration::millis), self.grace.millis())
+    }
+
+    pub fn emit_mode(&self) -> EmitMode {
+        match self.emit {
+            Emit::Final => EmitMode::Final,
+            Emit::Updates => EmitMode::Updates { interval_ms: self.update_interval.millis() },
+        }
+    }
+
+    pub fn idle_timeout_ms(&self) -> Option<i64> {
+        Some(self.idle_timeout.millis()).filter(|ms| *ms > 0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CongestionConfig {
+    /// Segment catalogue (CSV, see README); free-flow speeds are learned when absent.
+    pub catalog: Option<std::path::PathBuf>,
+    /// Free-flow speed used before anything is known about a segment.
+    pub default_free_flow_kph: f64,
+    /// Windows a new level must hold before it is published.
+    pub hysteresis_windows: u32,
+    /// A speed ratio this far beyond the current level's band changes the level at once.
+    pub hysteresis_margin: f64,
+}
+
+impl Default for CongestionConfig {
+    fn default() -> Self {
+        let h = Hysteresis::default();
+        Self { catalog: None, default_free_flow_kph: 50.0, hysteresis_windows: h.hold_windows, hysteresis_margin: h.margin }
+    }
+}
+
+impl CongestionConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.default_free_flow_kph > 0.0 && self.default_free_flow_kph <= 400.0) {
+            return Err(ConfigError::invalid("congestion.default_free_flow_kph", "must be in (0, 400]"));
+        }
+        if !(0.0..=1.0).contains(&self.hysteresis_margin) {
+            return Err(ConfigError::invalid("congestion.hysteresis_margin", "must be in [0, 1]"));
+        }
+        Ok(())
+    }
+
+    pub fn hysteresis(&self) -> Hysteresis {
+        Hysteresis { hold_windows: self.hysteresis_windows.max(1), margin: self.hysteresis_margin }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of /metrics, /healthz and /readyz ("" turns the server off).
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: "0.0.0.0:9464".into() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `plain` or `json`; filter with RUST_LOG.
+    pub format: LogFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(Duration::parse("500ms").unwrap().millis(), 500);
+        assert_eq!(Duration::parse("30s").unwrap().millis(), 30_000);
+        assert_eq!(Duration::parse("2m").unwrap().millis(), 120_000);
+        assert_eq!(Duration::parse("0").unwrap().millis(), 0);
+        assert!(Duration::parse("1.5s").is_err());
+        assert!(Duration::parse("5").is_err());
+        assert_eq!(Duration::from_millis(90_000).to_string(), "90s");
+        assert_eq!(Duration::from_millis(120_000).to_string(), "2m");
+    }
+}

@@ -1,0 +1,126 @@
+//! The segment catalogue: what is known about each road segment before any traffic is seen.
+//!
+//! Format (documented in the README): a CSV text with a header line naming its columns.
+//! `segment_id` and `free_flow_kph` are required; `lanes`, `length_m`, `upstream` and
+//! `downstream` are optional (`upstream`/`downstream` hold `|`-separated segment ids). Blank
+//! lines and lines starting with `#` are skipped. Parsing takes text, never a path: reading the
+//! file is the caller's business.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SegmentInfo {
+    pub free_flow_kph: f64,
+    pub lanes: Option<u32>,
+    pub length_m: Option<f64>,
+    pub upstream: Vec<String>,
+    pub downstream: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalog {
+    segments: HashMap<String, SegmentInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("catalogue line {line}: {message}")]
+pub struct CatalogError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl Catalog {
+    pub fn get(&self, segment_id: &str) -> Option<&SegmentInfo> {
+        self.segments.get(segment_id)
+    }
+
+    pub fn free_flow_kph(&self, segment_id: &str) -> Option<f64> {
+        self.get(segment_id).map(|s| s.free_flow_kph)
+    }
+
+    pub fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub fn insert(&mut self, segment_id: impl Into<String>, info: SegmentInfo) {
+        self.segments.insert(segment_id.into(), info);
+    }
+
+    pub fn parse_csv(text: &str) -> Result<Catalog, CatalogError> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+        let (_, header) = lines.next().ok_or(CatalogError { line: 1, message: "no header line".into() })?;
+        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+        let col = |name: &str| columns.iter().position(|c| *c == name);
+        let err = |line, message: String| CatalogError { line, message };
+        let id_col = col("segment_id").ok_or_else(|| err(1, "header has no `segment_id` column".into()))?;
+        let ff_col = col("free_flow_kph").ok_or_else(|| err(1, "header has no `free_flow_kph` column".into()))?;
+        let mut catalog = Catalog::default();
+        for (n, line) in lines {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let cell = |c: Option<usize>| c.and_then(|i| cells.get(i).copied()).filter(|s| !s.is_empty());
+            let id = cell(Some(id_col)).ok_or_else(|| err(n, "empty segment_id".into()))?;
+            let free_flow_kph = number(cell(Some(ff_col)), "free_flow_kph", n)?
+                .filter(|v| *v > 0.0)
+                .ok_or_else(|| err(n, format!("segment {id}: free_flow_kph must be a positive number")))?;
+            let info = SegmentInfo {
+                free_flow_kph,
+                lanes: number(cell(col("lanes")), "lanes", n)?.map(|v| v as u32),
+                length_m: number(cell(col("length_m")), "length_m", n)?,
+                upstream: list(cell(col("upstream"))),
+                downstream: list(cell(col("downstream"))),
+            };
+            catalog.segments.insert(id.to_string(), info);
+        }
+        Ok(catalog)
+    }
+}
+
+fn number(cell: Option<&str>, name: &str, line: usize) -> Result<Option<f64>, CatalogError> {
+    cell.map(|s| {
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or(CatalogError { line, message: format!("{name} {s:?} is not a non-negative number") })
+    })
+    .transpose()
+}
+
+fn list(cell: Option<&str>) -> Vec<String> {
+    cell.map(|s| s.split('|').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_required_and_optional_columns() {
+        let text = "# my city\nsegment_id,free_flow_kph,lanes,length_m,upstream,downstream\n\
+                    A1,100,3,1200,,A2\nA2, 90 ,2,,A1,A3|A4\n\nB1,50\n";
+        let c = Catalog::parse_csv(text).unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.free_flow_kph("A2"), Some(90.0));
+        assert_eq!(c.get("A2").unwrap().downstream, vec!["A3", "A4"]);
+        assert_eq!(c.get("A1").unwrap().lanes, Some(3));
+        assert_eq!(c.get("B1").unwrap().length_m, None);
+        assert_eq!(c.free_flow_kph("nope"), None);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Catalog::parse_csv("segment_id,free_flow_kph\nA,0\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = Catalog::parse_csv("segment_id,free_flow_kph\n\nA,fast\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(Catalog::parse_csv("id,speed\n").is_err());
+    }
+}

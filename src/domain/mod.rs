@@ -1,0 +1,16 @@
+//! The pure core: raw events in, congestion events out. No I/O, no clocks, no Kafka, no
+//! metrics: adapters call into it and turn its results into effects. Deterministic, so a
+//! replay of a file reproduces a distributed run exactly.
+
+pub mod aggregate;
+pub mod catalog;
+pub mod congestion;
+pub mod event;
+pub mod output;
+pub mod partition;
+pub mod processor;
+pub mod sketch;
+pub mod window;
+
+#[cfg(test)]
+mod processor_tests;

@@ -1,0 +1,271 @@
+//! The state machine of one task (one input partition): events in offset order and clock ticks
+//! in, congestion events out. The Kafka loop and `roadpulse replay` drive the very same code,
+//! which is why a replay is the reference for every distributed run.
+//!
+//! Open windows live in an ordered map keyed by window start, each holding the accumulators of
+//! the segments seen in it; closing is "remove every start whose window ended at least `grace`
+//! before stream time". A [`Checkpoint`] says which input offset is safe to commit so that a
+//! restart rebuilds every open window (Kafka Streams keeps stream time in commit metadata the
+//! same way). Nothing here reads a clock: wall time comes in as an argument.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::aggregate::WindowAgg;
+use super::catalog::Catalog;
+use super::congestion::{Hysteresis, SegmentState};
+use super::event::{EpochMillis, EventBody, RawEvent};
+use super::output::{CongestionEvent, Verdict};
+use super::window::{StreamTime, WindowSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitMode {
+    /// One result per window, when it closes.
+    Final,
+    /// Also early results (`final: false`) for changed windows, at most every `interval_ms`.
+    Updates { interval_ms: i64 },
+}
+
+/// Settings shared by every task of a worker.
+#[derive(Debug, Clone)]
+pub struct ProcessorSettings {
+    pub window: WindowSpec,
+    pub emit: EmitMode,
+    /// Advance stream time by wall-clock time after this long without records (None = off).
+    pub idle_timeout_ms: Option<i64>,
+    pub hysteresis: Hysteresis,
+    pub default_free_flow_kph: f64,
+    pub catalog: Arc<Catalog>,
+}
+
+/// What became of one event, for the adapter's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Aggregated,
+    /// Every window the event belongs to had closed.
+    Late,
+    /// A late event at an offset the previous owner of the partition already processed.
+    Replayed,
+    /// Reports feed incident detection, not congestion windows.
+    Report,
+}
+
+/// Where a task may safely resume: the input offset to commit and the stream time to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Checkpoint {
+    /// First offset not yet fully reflected in emitted output (the offset to commit).
+    pub offset: Option<i64>,
+    pub stream_time: Option<EpochMillis>,
+    /// Offset after the last processed record when the checkpoint was taken; records below it
+    /// are being re-read after a restart and are not counted late twice.
+    pub position: Option<i64>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    aggs: FxHashMap<u32, Slot>,
+    /// Smallest input offset that contributed to any window with this start.
+    first_offset: i64,
+}
+
+#[derive(Default)]
+struct Slot {
+    agg: WindowAgg,
+    dirty: bool,
+}
+
+struct Segment {
+    id: Box<str>,
+    state: SegmentState,
+}
+
+pub struct Task {
+    settings: Arc<ProcessorSettings>,
+    stream_time: StreamTime,
+    index: FxHashMap<Box<str>, u32>,
+    segments: Vec<Segment>,
+    windows: BTreeMap<EpochMillis, Bucket>,
+    position: Option<i64>,
+    replay_until: Option<i64>,
+    last_record_wall: Option<i64>,
+    stream_time_at_last_record: Option<EpochMillis>,
+    next_update_at: Option<i64>,
+}
+
+impl Task {
+    pub fn new(settings: Arc<ProcessorSettings>) -> Self {
+        Self::restore(settings, Checkpoint::default())
+    }
+
+    /// A task resuming from a committed checkpoint (after a rebalance or a restart).
+    pub fn restore(settings: Arc<ProcessorSettings>, from: Checkpoint) -> Self {
+        Task {
+            settings,
+            stream_time: StreamTime::new(from.stream_time),
+            index: FxHashMap::default(),
+            segments: Vec::new(),
+            windows: BTreeMap::new(),
+            position: from.offset,
+            replay_until: from.position,
+            last_record_wall: None,
+            stream_time_at_last_record: from.stream_time,
+            next_update_at: None,
+        }
+    }
+
+    pub fn stream_time(&self) -> Option<EpochMillis> {
+        self.stream_time.get()
+    }
+
+    pub fn open_windows(&self) -> usize {
+        self.windows.values().map(|b| b.aggs.len()).sum()
+    }
+
+    /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
+    /// clock (for the idle timeout); replay passes the event time.
+    pub fn on_event(&mut self, offset: i64, event: &RawEvent<'_>, wall_ms: i64, out: &mut Vec<CongestionEvent>) -> Outcome {
+        self.position = Some(offset + 1);
+        self.last_record_wall = Some(wall_ms);
+        let now = self.stream_time.observe(event.ts);
+        self.stream_time_at_last_record = Some(now);
+        let outcome = match &event.body {
+            EventBody::Report { .. } => Outcome::Report,
+            body => self.aggregate(offset, event.segment_id, event.ts, body),
+        };
+        self.close_windows(out);
+        match outcome {
+            Outcome::Late if self.replay_until.is_some_and(|p| offset < p) => Outcome::Replayed,
+            other => other,
+        }
+    }
+
+    fn aggregate(&mut self, offset: i64, segment_id: &str, ts: EpochMillis, body: &EventBody<'_>) -> Outcome {
+        let spec = self.settings.window;
+        let now = self.stream_time.get().unwrap_or(ts);
+        let seg = self.segment_index(segment_id);
+        let mut accepted = false;
+        for start in spec.starts_for(ts).filter(|s| !spec.is_closed(*s, now)) {
+            accepted = true;
+            let bucket = self.windows.entry(start).or_insert_with(|| Bucket { first_offset: offset, ..Bucket::default() });
+            bucket.first_offset = bucket.first_offset.min(offset);
+            let slot = bucket.aggs.entry(seg).or_default();
+            slot.dirty = true;
+            match body {
+                EventBody::Probe { speed_kph, vehicle_id } => slot.agg.add_probe(ts, *speed_kph, *vehicle_id),
+                EventBody::Detector(d) => slot.agg.add_detector(ts, d),
+                EventBody::Report { .. } => {}
+            }
+        }
+        if accepted { Outcome::Aggregated } else { Outcome::Late }
+    }
+
+    fn segment_index(&mut self, id: &str) -> u32 {
+        if let Some(i) = self.index.get(id) {
+            return *i;
+        }
+        let i = self.segments.len() as u32;
+        self.segments.push(Segment { id: id.into(), state: SegmentState::default() });
+        self.index.insert(id.into(), i);
+        i
+    }
+
+    /// Emits and forgets every window closed at the current stream time, oldest first, segments
+    /// in id order within a window.
+    fn close_windows(&mut self, out: &mut Vec<CongestionEvent>) {
+        let Some(now) = self.stream_time.get() else { return };
+        let through = self.settings.window.closed_through(now);
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() > through {
+                break;
+            }
+            let (start, bucket) = entry.remove_entry();
+            self.emit_bucket(start, bucket.aggs.into_iter().map(|(s, slot)| (s, slot.agg)).collect(), true, out);
+        }
+    }
+
+    fn emit_bucket(&mut self, start: EpochMillis, mut aggs: Vec<(u32, WindowAgg)>, is_final: bool, out: &mut Vec<CongestionEvent>) {
+        let settings = Arc::clone(&self.settings);
+        let spec = settings.window;
+        aggs.sort_unstable_by(|a, b| self.segments[a.0 as usize].id.cmp(&self.segments[b.0 as usize].id));
+        for (seg, agg) in aggs {
+            let segment = &mut self.segments[seg as usize];
+            let verdict = Verdict {
+                catalog_free_flow: settings.catalog.free_flow_kph(&segment.id),
+                default_free_flow: settings.default_free_flow_kph,
+                hysteresis: settings.hysteresis,
+                state: &mut segment.state,
+            };
+            let measures = agg.measures(spec.size_ms);
+            out.push(CongestionEvent::build(&segment.id, start, spec.end(start), measures, is_final, verdict));
+        }
+    }
+
+    /// Clock tick: applies the idle timeout and, in `updates` mode, emits early results of the
+    /// windows that changed since the last update.
+    pub fn on_tick(&mut self, wall_ms: i64, out: &mut Vec<CongestionEvent>) {
+        self.apply_idle_timeout(wall_ms, out);
+        if let EmitMode::Updates { interval_ms } = self.settings.emit {
+            let due = self.next_update_at.is_none_or(|t| wall_ms >= t);
+            if due {
+                self.next_update_at = Some(wall_ms + interval_ms);
+                self.emit_updates(out);
+            }
+        }
+    }
+
+    fn apply_idle_timeout(&mut self, wall_ms: i64, out: &mut Vec<CongestionEvent>) {
+        let (Some(timeout), Some(last_wall), Some(base)) =
+            (self.settings.idle_timeout_ms, self.last_record_wall, self.stream_time_at_last_record)
+        else {
+            return;
+        };
+        let idle = wall_ms - last_wall;
+        if idle >= timeout {
+            self.stream_time.observe(base + idle);
+            self.close_windows(out);
+        }
+    }
+
+    fn emit_updates(&mut self, out: &mut Vec<CongestionEvent>) {
+        let mut changed: Vec<(EpochMillis, Vec<(u32, WindowAgg)>)> = Vec::new();
+        for (start, bucket) in self.windows.iter_mut() {
+            let dirty: Vec<(u32, WindowAgg)> = bucket
+                .aggs
+                .iter_mut()
+                .filter(|(_, slot)| slot.dirty)
+                .map(|(seg, slot)| {
+                    slot.dirty = false;
+                    (*seg, slot.agg.clone())
+                })
+                .collect();
+            if !dirty.is_empty() {
+                changed.push((*start, dirty));
+            }
+        }
+        for (start, aggs) in changed {
+            self.emit_bucket(start, aggs, false, out);
+        }
+    }
+
+    /// End of a bounded input: every open window is final (an infinite watermark).
+    pub fn close_all(&mut self, out: &mut Vec<CongestionEvent>) {
+        let windows = std::mem::take(&mut self.windows);
+        for (start, bucket) in windows {
+            self.emit_bucket(start, bucket.aggs.into_iter().map(|(s, slot)| (s, slot.agg)).collect(), true, out);
+        }
+    }
+
+    pub fn checkpoint(&self) -> Checkpoint {
+        let oldest_open = self.windows.values().map(|b| b.first_offset).min();
+        Checkpoint {
+            offset: match (oldest_open, self.position) {
+                (Some(o), _) => Some(o),
+                (None, p) => p,
+            },
+            stream_time: self.stream_time.get(),
+            position: self.position.max(self.replay_until),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! librdkafka client configuration: roadpulse's settings first, the user's passthrough
+//! properties (`kafka.properties`) last, so SASL, TLS and tuning are always the user's call.
+
+use rdkafka::config::ClientConfig;
+
+use crate::config::KafkaConfig;
+
+fn base(k: &KafkaConfig, role: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.bootstrap_servers)
+        .set("client.id", format!("roadpulse-{role}"))
+        .set("statistics.interval.ms", k.statistics_interval.millis().to_string());
+    c
+}
+
+fn passthrough(mut c: ClientConfig, k: &KafkaConfig) -> ClientConfig {
+    for (key, value) in &k.properties {
+        c.set(key, value);
+    }
+    c
+}
+
+/// The input consumer: manual offset commits, cooperative-sticky assignment, committed reads.
+pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = base(k, "consumer");
+    c.set("group.id", &k.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false");
+    passthrough(c, k)
+}
+
+/// The output producer: idempotent, acks from all replicas, Java-compatible key partitioning
+/// (murmur2, so downstream keyed joins line up), small linger for batching.
+pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = base(k, "producer");
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4");
+    passthrough(c, k)
+}
+
+/// Admin client for topic creation.
+pub fn admin_config(k: &KafkaConfig) -> ClientConfig {
+    passthrough(base(k, "admin"), k)
+}

@@ -1,0 +1,75 @@
+//! The Kafka adapter: a consumer group over the input topics, one domain task per assigned
+//! partition, congestion events produced keyed by segment, poison records to the DLQ, and
+//! input offsets committed only for what the broker acknowledged (at least once).
+//!
+//! The loop runs on its own OS thread around a `BaseConsumer` (rebalance callbacks run inside
+//! its `poll`, on that thread), so blocking calls such as flush and commit never stall the
+//! async runtime that serves HTTP. One commit cycle is: flush the producer, then commit each
+//! task's [`crate::domain::processor::Checkpoint`] with its stream time in the offset
+//! metadata — the shape a transaction will wrap for exactly once.
+
+pub mod admin;
+pub mod checkpoint;
+pub mod client;
+mod context;
+mod output;
+mod tasks;
+pub mod worker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Errors that stop the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaFailure {
+    #[error("cannot create Kafka client: {0}")]
+    Client(String),
+    #[error("cannot reach Kafka: {0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Topic(String),
+    #[error("cannot subscribe: {0}")]
+    Subscribe(String),
+}
+
+impl KafkaFailure {
+    fn client(e: impl std::fmt::Display) -> Self {
+        KafkaFailure::Client(e.to_string())
+    }
+}
+
+/// A cancellation flag passed into the loop: set once, never cleared.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown(Arc<AtomicBool>);
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_triggered(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Liveness and readiness as /healthz and /readyz report them.
+#[derive(Debug, Default)]
+pub struct Health {
+    live: AtomicBool,
+    ready: AtomicBool,
+}
+
+impl Health {
+    pub fn set_live(&self, v: bool) {
+        self.live.store(v, Ordering::SeqCst);
+    }
+    /// Ready once the group has given this worker its assignment.
+    pub fn set_ready(&self, v: bool) {
+        self.ready.store(v, Ordering::SeqCst);
+    }
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::SeqCst)
+    }
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}

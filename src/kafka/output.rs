@@ -1,0 +1,149 @@
+//! The output side: congestion events and dead-letter records through one idempotent producer,
+//! with delivery reports feeding metrics and a failure count the commit cycle checks before it
+//! commits anything.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use super::KafkaFailure;
+use crate::codec::json;
+use crate::config::KafkaConfig;
+use crate::domain::event::InvalidEvent;
+use crate::domain::output::CongestionEvent;
+use crate::telemetry::{self, Metrics, Origin};
+
+const CONGESTION: usize = 0;
+const DEAD_LETTER: usize = 1;
+
+/// DLQ header names (documented in the README).
+pub const H_TOPIC: &str = "roadpulse.source.topic";
+pub const H_PARTITION: &str = "roadpulse.source.partition";
+pub const H_OFFSET: &str = "roadpulse.source.offset";
+pub const H_KIND: &str = "roadpulse.error.kind";
+pub const H_MESSAGE: &str = "roadpulse.error.message";
+
+pub(crate) struct DeliveryContext {
+    metrics: Arc<Metrics>,
+    topics: [String; 2],
+    failures: AtomicU64,
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        telemetry::kafka_error(&self.metrics, super::context::error_kind(&error), reason);
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, which: usize) {
+        match result {
+            Ok(_) => {
+                self.metrics.events_produced.with_label_values(&[&self.topics[which]]).inc();
+                if which == DEAD_LETTER {
+                    telemetry::dead_lettered(&self.metrics);
+                }
+            }
+            Err((e, _)) => {
+                self.failures.fetch_add(1, Ordering::SeqCst);
+                self.metrics.produce_errors.inc();
+                tracing::warn!(topic = %self.topics[which], "output record not acknowledged: {e}");
+            }
+        }
+    }
+}
+
+pub(crate) struct Output {
+    producer: ThreadedProducer<DeliveryContext>,
+    buf: Vec<u8>,
+}
+
+impl Output {
+    pub fn new(k: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, KafkaFailure> {
+        let context = DeliveryContext {
+            metrics,
+            topics: [k.congestion_topic.clone(), k.dlq_topic.clone()],
+            failures: AtomicU64::new(0),
+        };
+        let producer = super::client::producer_config(k).create_with_context(context).map_err(KafkaFailure::client)?;
+        Ok(Output { producer, buf: Vec::with_capacity(1024) })
+    }
+
+    fn topic(&self, which: usize) -> &str {
+        &self.producer.context().topics[which]
+    }
+
+    /// Queues a congestion event keyed by its segment. Waits while the local queue is full
+    /// (back-pressure) for at most `patience`.
+    pub fn send_congestion(&mut self, event: &CongestionEvent, patience: Duration) -> Result<(), KafkaError> {
+        self.buf.clear();
+        json::encode_congestion(event, &mut self.buf);
+        let topic = self.producer.context().topics[CONGESTION].clone();
+        let record = BaseRecord::with_opaque_to(&topic, CONGESTION)
+            .key(event.segment_id.as_bytes())
+            .payload(&self.buf[..])
+            .timestamp(event.window_end);
+        let result = send(&self.producer, record, patience);
+        self.note(result)
+    }
+
+    /// A record that could not even be queued counts as a delivery failure, so the next
+    /// commit rewinds instead of committing past it.
+    fn note(&self, result: Result<(), KafkaError>) -> Result<(), KafkaError> {
+        if result.is_err() {
+            self.producer.context().failures.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Queues a poison record, bytes unchanged, with headers naming its origin and error.
+    pub fn send_dead_letter(&mut self, key: Option<&[u8]>, payload: Option<&[u8]>, origin: Origin<'_>, err: &InvalidEvent, patience: Duration) -> Result<(), KafkaError> {
+        let partition = origin.partition.to_string();
+        let offset = origin.offset.to_string();
+        let headers = OwnedHeaders::new_with_capacity(5)
+            .insert(Header { key: H_TOPIC, value: Some(origin.topic) })
+            .insert(Header { key: H_PARTITION, value: Some(&partition) })
+            .insert(Header { key: H_OFFSET, value: Some(&offset) })
+            .insert(Header { key: H_KIND, value: Some(err.kind.as_str()) })
+            .insert(Header { key: H_MESSAGE, value: Some(&err.message) });
+        let topic = self.topic(DEAD_LETTER).to_string();
+        let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&topic, DEAD_LETTER).headers(headers);
+        record.key = key;
+        record.payload = payload;
+        let result = send(&self.producer, record, patience);
+        self.note(result)
+    }
+
+    /// Waits until every queued record is acknowledged or failed. True when all were
+    /// acknowledged since the previous call.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let flushed = self.producer.flush(timeout).is_ok();
+        let failures = self.producer.context().failures.swap(0, Ordering::SeqCst);
+        flushed && failures == 0
+    }
+}
+
+fn send<K, P>(producer: &ThreadedProducer<DeliveryContext>, mut record: BaseRecord<'_, K, P, usize>, patience: Duration) -> Result<(), KafkaError>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    let deadline = Instant::now() + patience;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The tasks of the partitions this worker owns, and the commit cycle over them.
+//!
+//! A task is created on the first record of a newly assigned partition, restored from the
+//! checkpoint committed with the partition's offset. Committing flushes the producer first:
+//! offsets are committed only when every output produced so far was acknowledged. If any was
+//! not, the tasks rewind to their last committed checkpoints and re-read from there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::checkpoint;
+use super::output::Output;
+use crate::domain::processor::{Checkpoint, ProcessorSettings, Task};
+use crate::telemetry::{self, Metrics};
+
+pub(crate) type PartitionKey = (String, i32);
+
+pub(crate) struct Assigned {
+    pub task: Task,
+    /// What the group last committed for this partition: where a rewind goes back to.
+    committed: Checkpoint,
+}
+
+/// Everything the loop and the rebalance callbacks share (behind one mutex; both run on the
+/// consumer's thread, so it is never contended).
+pub(crate) struct Shared {
+    pub settings: Arc<ProcessorSettings>,
+    pub tasks: HashMap<PartitionKey, Assigned>,
+    pub output: Output,
+    pub metrics: Arc<Metrics>,
+    pub flush_timeout: Duration,
+}
+
+impl Shared {
+    /// The task of a partition, restoring it from its committed checkpoint on first use.
+    pub fn task<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, topic: &str, partition: i32) -> &mut Assigned {
+        let key = (topic.to_string(), partition);
+        if !self.tasks.contains_key(&key) {
+            let committed = committed_checkpoint(consumer, topic, partition, self.flush_timeout);
+            tracing::info!(topic, partition, ?committed, "task restored from committed checkpoint");
+            let task = Task::restore(Arc::clone(&self.settings), committed);
+            self.tasks.insert(key.clone(), Assigned { task, committed });
+        }
+        self.tasks.get_mut(&key).expect("inserted above")
+    }
+
+    /// Flushes outputs, then commits the checkpoints of `only` (or of every task). Returns
+    /// false when nothing was committed.
+    pub fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, only: Option<&[PartitionKey]>) -> bool {
+        if !self.output.flush(self.flush_timeout) {
+            telemetry::committed(&self.metrics, false, "outputs not acknowledged; rewinding to the last commit");
+            self.rewind(consumer);
+            return false;
+        }
+        let mut tpl = TopicPartitionList::new();
+        let mut pending = Vec::new();
+        for (key, assigned) in self.tasks.iter() {
+            if only.is_some_and(|keys| !keys.contains(key)) {
+                continue;
+            }
+            let cp = assigned.task.checkpoint();
+            let Some(offset) = cp.offset.filter(|_| cp != assigned.committed) else { continue };
+            let mut elem = tpl.add_partition(&key.0, key.1);
+            if elem.set_offset(Offset::Offset(offset)).is_ok() {
+                elem.set_metadata(checkpoint::encode(&cp));
+                pending.push((key.clone(), cp));
+            }
+        }
+        if pending.is_empty() {
+            return true;
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                for (key, cp) in pending {
+                    if let Some(a) = self.tasks.get_mut(&key) {
+                        a.committed = cp;
+                    }
+                }
+                telemetry::committed(&self.metrics, true, &format!("{} partitions", tpl.count()));
+                true
+            }
+            Err(e) => {
+                telemetry::committed(&self.metrics, false, &e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Back to the last committed checkpoints: tasks restored, consumer positions reset.
+    fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        for ((topic, partition), assigned) in self.tasks.iter_mut() {
+            assigned.task = Task::restore(Arc::clone(&self.settings), assigned.committed);
+            let to = assigned.committed.offset.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(e) = consumer.seek(topic, *partition, to, self.flush_timeout) {
+                tracing::warn!(topic, partition, "cannot rewind partition: {e}");
+            }
+        }
+    }
+
+    pub fn open_windows(&self) -> usize {
+        self.tasks.values().map(|a| a.task.open_windows()).sum()
+    }
+}
+
+fn committed_checkpoint<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, partition: i32, timeout: Duration) -> Checkpoint {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    match consumer.committed_offsets(tpl, timeout) {
+        Ok(list) => list
+            .find_partition(topic, partition)
+            .map(|e| match e.offset() {
+                Offset::Offset(o) => checkpoint::decode(Some(o), e.metadata()),
+                _ => Checkpoint::default(),
+            })
+            .unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(topic, partition, "cannot read committed offset, starting without a checkpoint: {e}");
+            Checkpoint::default()
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `roadpulse run`: the consumer loop. Poll a record, route it to its partition's task, send
+//! what closes; tick the tasks' clocks; every `commit_interval` flush and commit. On shutdown:
+//! stop polling, flush, commit, and leave the group.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::util::Timeout;
+
+use super::context::WorkerContext;
+use super::output::Output;
+use super::tasks::Shared;
+use super::{client, Health, KafkaFailure, Shutdown};
+use crate::codec;
+use crate::config::Config;
+use crate::domain::congestion::Level;
+use crate::domain::output::CongestionEvent;
+use crate::domain::processor::{Outcome, ProcessorSettings};
+use crate::telemetry::{self, Metrics, Origin};
+
+const POLL: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(200);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs the worker until `shutdown` is triggered. Blocking: call it on its own thread.
+pub fn run(
+    config: &Config,
+    settings: Arc<ProcessorSettings>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: Shutdown,
+) -> Result<(), KafkaFailure> {
+    let k = &config.kafka;
+    let output = Output::new(k, Arc::clone(&metrics))?;
+    let shared = Shared {
+        settings,
+        tasks: HashMap::new(),
+        output,
+        metrics: Arc::clone(&metrics),
+        flush_timeout: k.shutdown_timeout.std() / 2,
+    };
+    let context = WorkerContext { shared: Mutex::new(shared), metrics: Arc::clone(&metrics), health: Arc::clone(&health) };
+    let consumer: BaseConsumer<WorkerContext> = client::consumer_config(k).create_with_context(context).map_err(KafkaFailure::client)?;
+    let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).map_err(|e| KafkaFailure::Subscribe(e.to_string()))?;
+    health.set_live(true);
+    tracing::info!(group = %k.group_id, topics = ?topics, "worker subscribed");
+
+    let mut loop_state = Loop::new(config, &metrics);
+    while !shutdown.is_triggered() {
+        loop_state.step(&consumer, k.commit_interval.std());
+    }
+    tracing::info!("shutting down: flushing outputs and committing offsets");
+    let committed = consumer.context().lock().commit(&consumer, None);
+    consumer.unsubscribe();
+    // Serve the final revoke so the group sees us leave promptly.
+    let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
+    while Instant::now() < deadline && consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0 {
+        let _ = consumer.poll(Timeout::After(Duration::from_millis(50)));
+    }
+    health.set_ready(false);
+    drop(consumer);
+    tracing::info!(committed, "worker stopped");
+    Ok(())
+}
+
+struct Loop {
+    metrics: Arc<Metrics>,
+    topics: Vec<(String, prometheus::IntCounter)>,
+    out: Vec<CongestionEvent>,
+    levels: LevelBoard,
+    patience: Duration,
+    last_tick: Instant,
+    last_commit: Instant,
+}
+
+impl Loop {
+    fn new(config: &Config, metrics: &Arc<Metrics>) -> Self {
+        let topics = config
+            .kafka
+            .input_topics
+            .iter()
+            .map(|t| (t.clone(), metrics.events_consumed.with_label_values(&[t.as_str()])))
+            .collect();
+        Loop {
+            metrics: Arc::clone(metrics),
+            topics,
+            out: Vec::new(),
+            levels: LevelBoard::default(),
+            patience: config.kafka.shutdown_timeout.std(),
+            last_tick: Instant::now(),
+            last_commit: Instant::now(),
+        }
+    }
+
+    fn step(&mut self, consumer: &BaseConsumer<WorkerContext>, commit_interval: Duration) {
+        match consumer.poll(Timeout::After(POLL)) {
+            Some(Ok(msg)) => {
+                let started = Instant::now();
+                self.handle(consumer, &msg);
+                self.metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+            }
+            Some(Err(e)) => telemetry::kafka_error(&self.metrics, super::context::error_kind(&e), &e.to_string()),
+            None => {}
+        }
+        if self.last_tick.elapsed() >= TICK {
+            self.last_tick = Instant::now();
+            self.tick(consumer);
+        }
+        if self.last_commit.elapsed() >= commit_interval {
+            self.last_commit = Instant::now();
+            consumer.context().lock().commit(consumer, None);
+        }
+    }
+
+    fn handle(&mut self, consumer: &BaseConsumer<WorkerContext>, msg: &BorrowedMessage<'_>) {
+        let origin = Origin { topic: msg.topic(), partition: msg.partition(), offset: msg.offset() };
+        if let Some((_, c)) = self.topics.iter().find(|(t, _)| t == origin.topic) {
+            c.inc();
+        }
+        let mut shared = consumer.context().lock();
+        let assigned = shared.task(consumer, origin.topic, origin.partition);
+        let payload = msg.payload().unwrap_or_default();
+        let now = now_ms();
+        let out = &mut self.out;
+        let result = codec::with_raw_event(payload, |e| (assigned.task.on_event(origin.offset, e, now, out), e.ts));
+        let stream_time = assigned.task.stream_time();
+        match result {
+            Ok((Outcome::Late, ts)) => telemetry::late_event(&self.metrics, origin, ts, stream_time),
+            Ok((Outcome::Report, _)) => self.metrics.reports.inc(),
+            Ok(_) => {}
+            Err(err) => {
+                telemetry::poison_record(&self.metrics, origin, &err);
+                if let Err(e) = shared.output.send_dead_letter(msg.key(), msg.payload(), origin, &err, self.patience) {
+                    telemetry::kafka_error(&self.metrics, "produce", &format!("cannot queue dead letter: {e}"));
+                }
+            }
+        }
+        self.send_outputs(&mut shared);
+    }
+
+    fn tick(&mut self, consumer: &BaseConsumer<WorkerContext>) {
+        let mut shared = consumer.context().lock();
+        let now = now_ms();
+        for assigned in shared.tasks.values_mut() {
+            assigned.task.on_tick(now, &mut self.out);
+        }
+        self.send_outputs(&mut shared);
+        self.metrics.windows_open.set(shared.open_windows() as i64);
+    }
+
+    fn send_outputs(&mut self, shared: &mut Shared) {
+        let now = now_ms();
+        for event in self.out.drain(..) {
+            if event.is_final {
+                self.metrics.windows_closed.inc();
+                self.levels.observe(&self.metrics, &event.segment_id, event.level);
+            } else {
+                self.metrics.window_updates.inc();
+            }
+            self.metrics.end_to_end_seconds.observe((now - event.window_end).max(0) as f64 / 1000.0);
+            if let Err(e) = shared.output.send_congestion(&event, self.patience) {
+                telemetry::kafka_error(&self.metrics, "produce", &format!("cannot queue congestion event: {e}"));
+            }
+        }
+    }
+}
+
+/// The latest final level of every segment this worker has seen, as per-level gauges.
+#[derive(Default)]
+struct LevelBoard(HashMap<String, Level>);
+
+impl LevelBoard {
+    fn observe(&mut self, metrics: &Metrics, segment: &str, level: Level) {
+        let previous = match self.0.get_mut(segment) {
+            Some(l) => Some(std::mem::replace(l, level)),
+            None => {
+                self.0.insert(segment.to_string(), level);
+                None
+            }
+        };
+        if previous == Some(level) {
+            return;
+        }
+        if let Some(p) = previous {
+            metrics.segments_by_level.with_label_values(&[p.as_str()]).dec();
+        }
+        metrics.segments_by_level.with_label_values(&[level.as_str()]).inc();
+    }
+}

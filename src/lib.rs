@@ -1,0 +1,28 @@
+//! roadpulse: raw road-traffic events from Kafka in, per-segment congestion events out.
+//!
+//! How an event travels:
+//! - [`kafka`] consumes input partitions (one [`domain::processor::Task`] per partition),
+//!   hands each message's bytes to [`codec`], which decodes and validates them into a
+//!   [`domain::event::RawEvent`] (poison messages go to the dead-letter topic instead);
+//! - the task folds the event into its open windows ([`domain::window`],
+//!   [`domain::aggregate`]) and, as stream time passes a window's end plus grace, turns it into
+//!   a [`domain::output::CongestionEvent`] ([`domain::congestion`], [`domain::catalog`]);
+//! - [`kafka`] encodes and produces those, then commits the input offsets the outputs cover.
+//!
+//! Around that: [`config`] (file < env < flags), [`cli`] (subcommands), [`replay`] (the same
+//! tasks over a JSONL file: the reference output), [`sim`] (traffic generator), [`demo`]
+//! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
+//! [`http`] (/metrics, /healthz, /readyz).
+
+pub mod app;
+pub mod cli;
+pub mod codec;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod kafka;
+pub mod pipeline;
+pub mod replay;
+pub mod sim;
+pub mod telemetry;

@@ -1,0 +1,77 @@
+//! Logs and metrics. [`metrics`] names every metric; the functions here are the observable
+//! facts of the worker, each updating its metric and logging in one place so the two never
+//! drift. Nothing else in the crate calls `prometheus` directly.
+
+pub mod metrics;
+
+use crate::domain::event::InvalidEvent;
+pub use metrics::Metrics;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
+}
+
+/// Installs the global tracing subscriber; `RUST_LOG` filters (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Where a record came from, for logs and DLQ headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A record failed decoding or validation and is on its way to the dead-letter topic.
+pub fn poison_record(m: &Metrics, origin: Origin<'_>, err: &InvalidEvent) {
+    m.decode_errors.with_label_values(&[err.kind.as_str()]).inc();
+    tracing::warn!(topic = origin.topic, partition = origin.partition, offset = origin.offset,
+        kind = err.kind.as_str(), "poison record sent to the dead-letter topic: {}", err.message);
+}
+
+/// A poison record was acknowledged by the dead-letter topic.
+pub fn dead_lettered(m: &Metrics) {
+    m.dlq_records.inc();
+}
+
+/// An event arrived after every window it belongs to had closed.
+pub fn late_event(m: &Metrics, origin: Origin<'_>, ts: i64, stream_time: Option<i64>) {
+    m.late_events.inc();
+    tracing::debug!(topic = origin.topic, partition = origin.partition, offset = origin.offset,
+        ts, stream_time, "late event dropped: all its windows had closed");
+}
+
+/// The group handed this worker partitions, or took them away.
+pub fn rebalance(m: &Metrics, kind: &'static str, partitions: &[(String, i32)]) {
+    m.rebalances.with_label_values(&[kind]).inc();
+    tracing::info!(kind, ?partitions, "rebalance");
+}
+
+/// An offset commit finished.
+pub fn committed(m: &Metrics, ok: bool, detail: &str) {
+    m.commits.with_label_values(&[if ok { "ok" } else { "failed" }]).inc();
+    if ok {
+        tracing::debug!("committed offsets: {detail}");
+    } else {
+        tracing::warn!("offset commit failed: {detail}");
+    }
+}
+
+/// librdkafka reported a client-level error (broker down, authentication, ...).
+pub fn kafka_error(m: &Metrics, kind: &'static str, detail: &str) {
+    m.kafka_errors.with_label_values(&[kind]).inc();
+    tracing::warn!(kind, "kafka: {detail}");
+}
