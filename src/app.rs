@@ -64,14 +64,31 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
         let stop = async move {
             let _ = stop_rx.await;
         };
-        let (addr, _) = crate::http::serve(&config.http.listen, Arc::clone(&metrics), Arc::clone(&health), stop)
-            .await
-            .map_err(|e| ConfigError::invalid("http.listen", format!("cannot listen on {}: {e}", config.http.listen)))?;
+        let (addr, _) = crate::http::serve(
+            &config.http.listen,
+            Arc::clone(&metrics),
+            Arc::clone(&health),
+            stop,
+        )
+        .await
+        .map_err(|e| {
+            ConfigError::invalid(
+                "http.listen",
+                format!("cannot listen on {}: {e}", config.http.listen),
+            )
+        })?;
         tracing::info!(%addr, "serving /metrics /healthz /readyz");
     }
     let worker = {
-        let (config, metrics, health, shutdown) = (config.clone(), Arc::clone(&metrics), Arc::clone(&health), shutdown.clone());
-        tokio::task::spawn_blocking(move || worker::run(&config, settings, metrics, health, shutdown))
+        let (config, metrics, health, shutdown) = (
+            config.clone(),
+            Arc::clone(&metrics),
+            Arc::clone(&health),
+            shutdown.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            worker::run(&config, settings, metrics, health, shutdown)
+        })
     };
     tokio::pin!(worker);
     let result = tokio::select! {
@@ -134,8 +151,13 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     } else {
         Box::new(File::create(&args.output).map_err(io_err("create", &args.output))?)
     };
-    let summary = crate::replay::replay(Arc::new(settings), args.partitions, BufReader::new(input), BufWriter::new(output))
-        .map_err(|e| AppError::Runtime(format!("replay failed: {e}")))?;
+    let summary = crate::replay::replay(
+        Arc::new(settings),
+        args.partitions,
+        BufReader::new(input),
+        BufWriter::new(output),
+    )
+    .map_err(|e| AppError::Runtime(format!("replay failed: {e}")))?;
     eprintln!(
         "replayed {} events into {} final windows ({} late); {} bad lines",
         summary.events, summary.windows, summary.late, summary.bad_count
@@ -144,17 +166,29 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
         eprintln!("  line {}: {}", bad.line, bad.error);
     }
     if summary.bad_count as usize > summary.bad.len() {
-        eprintln!("  … and {} more", summary.bad_count as usize - summary.bad.len());
+        eprintln!(
+            "  … and {} more",
+            summary.bad_count as usize - summary.bad.len()
+        );
     }
     if args.strict && summary.bad_count > 0 {
-        return Err(AppError::Runtime(format!("--strict: {} bad input lines", summary.bad_count)));
+        return Err(AppError::Runtime(format!(
+            "--strict: {} bad input lines",
+            summary.bad_count
+        )));
     }
     Ok(())
 }
 
 /// `roadpulse generate`.
 pub fn generate(args: &GenerateArgs) -> Result<(), AppError> {
-    let mut cfg = WorkloadConfig { segments: args.segments, events_per_sec: args.rate, poison_ratio: args.poison, seed: args.seed, ..WorkloadConfig::default() };
+    let mut cfg = WorkloadConfig {
+        segments: args.segments,
+        events_per_sec: args.rate,
+        poison_ratio: args.poison,
+        seed: args.seed,
+        ..WorkloadConfig::default()
+    };
     if let Some(start) = args.start_ms {
         cfg.start_ms = start;
     }
@@ -169,7 +203,9 @@ pub fn generate(args: &GenerateArgs) -> Result<(), AppError> {
     let mut workload = Workload::new(cfg);
     for k in 0..args.events {
         let record = workload.record_at(start + (k as f64 * step) as i64);
-        out.write_all(&record.value).and_then(|_| out.write_all(b"\n")).map_err(io_err("write", &args.output))?;
+        out.write_all(&record.value)
+            .and_then(|_| out.write_all(b"\n"))
+            .map_err(io_err("write", &args.output))?;
     }
     out.flush().map_err(io_err("write", &args.output))
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::producer::DefaultProducerContext;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message};
 
 use crate::app::AppError;
@@ -40,7 +40,9 @@ fn demo_config(bootstrap: &str, args: &DemoArgs) -> Config {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
@@ -48,12 +50,15 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
         std::env::set_var("RUST_LOG", "warn");
     }
     telemetry::init_tracing(telemetry::LogFormat::Plain);
-    let fail = |what: &str, e: &dyn std::fmt::Display| AppError::Runtime(format!("demo: {what}: {e}"));
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| AppError::Runtime(format!("demo: {what}: {e}"));
     let cluster = MockCluster::new(1).map_err(|e| fail("cannot start the embedded broker", &e))?;
     let bootstrap = cluster.bootstrap_servers();
     let config = demo_config(&bootstrap, args);
     for topic in crate::kafka::admin::all_topics(&config.kafka) {
-        cluster.create_topic(&topic, PARTITIONS, 1).map_err(|e| fail("cannot create topic", &e))?;
+        cluster
+            .create_topic(&topic, PARTITIONS, 1)
+            .map_err(|e| fail("cannot create topic", &e))?;
     }
     let mut settings: ProcessorSettings = (*crate::pipeline::processor_settings(&config)?).clone();
     settings.catalog = Arc::new(generator::catalog(args.segments));
@@ -65,23 +70,44 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
     let stop = async move {
         let _ = stop_rx.await;
     };
-    let served = match crate::http::serve(&args.http, Arc::clone(&metrics), Arc::clone(&health), stop).await {
-        Ok((addr, _)) => format!("http://{addr}/metrics"),
-        Err(e) => format!("(metrics endpoint off: cannot listen on {}: {e})", args.http),
-    };
+    let served =
+        match crate::http::serve(&args.http, Arc::clone(&metrics), Arc::clone(&health), stop).await
+        {
+            Ok((addr, _)) => format!("http://{addr}/metrics"),
+            Err(e) => format!(
+                "(metrics endpoint off: cannot listen on {}: {e})",
+                args.http
+            ),
+        };
     println!("roadpulse demo: embedded Kafka at {bootstrap}, {} segments, {} events/s, 10 s windows; metrics at {served}", args.segments, args.rate);
 
     let worker = {
-        let (config, metrics, health, shutdown) = (config.clone(), Arc::clone(&metrics), Arc::clone(&health), shutdown.clone());
+        let (config, metrics, health, shutdown) = (
+            config.clone(),
+            Arc::clone(&metrics),
+            Arc::clone(&health),
+            shutdown.clone(),
+        );
         let settings = Arc::new(settings);
-        tokio::task::spawn_blocking(move || worker::run(&config, settings, metrics, health, shutdown))
+        tokio::task::spawn_blocking(move || {
+            worker::run(&config, settings, metrics, health, shutdown)
+        })
     };
     let producer = {
-        let (bootstrap, shutdown, rate, segments) = (bootstrap.clone(), shutdown.clone(), args.rate, args.segments);
+        let (bootstrap, shutdown, rate, segments) = (
+            bootstrap.clone(),
+            shutdown.clone(),
+            args.rate,
+            args.segments,
+        );
         std::thread::spawn(move || simulate(&bootstrap, &shutdown, rate, segments))
     };
     let viewer = {
-        let (bootstrap, shutdown, topic) = (bootstrap.clone(), shutdown.clone(), config.kafka.congestion_topic.clone());
+        let (bootstrap, shutdown, topic) = (
+            bootstrap.clone(),
+            shutdown.clone(),
+            config.kafka.congestion_topic.clone(),
+        );
         std::thread::spawn(move || view(&bootstrap, &topic, &shutdown))
     };
 
@@ -113,7 +139,13 @@ fn simulate(bootstrap: &str, shutdown: &Shutdown, rate: u32, segments: u32) -> u
             return 0;
         }
     };
-    let cfg = WorkloadConfig { segments, disorder_ms: 1_000, congestion_period_ms: 90_000, seed: now_ms() as u64, ..WorkloadConfig::default() };
+    let cfg = WorkloadConfig {
+        segments,
+        disorder_ms: 1_000,
+        congestion_period_ms: 90_000,
+        seed: now_ms() as u64,
+        ..WorkloadConfig::default()
+    };
     let mut workload = Workload::new(cfg);
     let started = Instant::now();
     let mut sent: u64 = 0;
@@ -121,7 +153,14 @@ fn simulate(bootstrap: &str, shutdown: &Shutdown, rate: u32, segments: u32) -> u
         let due = (started.elapsed().as_secs_f64() * f64::from(rate)) as u64;
         while sent < due {
             let r = workload.record_at(now_ms());
-            if producer.send(BaseRecord::<String, Vec<u8>>::to("traffic.raw").key(&r.key).payload(&r.value)).is_err() {
+            if producer
+                .send(
+                    BaseRecord::<String, Vec<u8>>::to("traffic.raw")
+                        .key(&r.key)
+                        .payload(&r.value),
+                )
+                .is_err()
+            {
                 break; // local queue full: the embedded broker sets the pace
             }
             sent += 1;
@@ -154,7 +193,10 @@ fn view(bootstrap: &str, topic: &str, shutdown: &Shutdown) -> u64 {
     let mut last_print = Instant::now();
     while !shutdown.is_triggered() {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            if let Some(e) = m.payload().and_then(|p| serde_json::from_slice::<CongestionEvent>(p).ok()) {
+            if let Some(e) = m
+                .payload()
+                .and_then(|p| serde_json::from_slice::<CongestionEvent>(p).ok())
+            {
                 read += 1;
                 latest.insert(e.segment_id.clone(), e);
             }
@@ -173,18 +215,36 @@ fn print_table(latest: &HashMap<String, CongestionEvent>, read: u64) {
         let _ = write!(out, "\x1b[2J\x1b[H");
     }
     if latest.is_empty() {
-        let _ = writeln!(out, "waiting for the first windows to close (10 s windows + 2 s grace)…");
+        let _ = writeln!(
+            out,
+            "waiting for the first windows to close (10 s windows + 2 s grace)…"
+        );
         return;
     }
     let mut rows: Vec<&CongestionEvent> = latest.values().collect();
-    rows.sort_by(|a, b| a.speed_ratio.unwrap_or(1.0).total_cmp(&b.speed_ratio.unwrap_or(1.0)).then(a.segment_id.cmp(&b.segment_id)));
+    rows.sort_by(|a, b| {
+        a.speed_ratio
+            .unwrap_or(1.0)
+            .total_cmp(&b.speed_ratio.unwrap_or(1.0))
+            .then(a.segment_id.cmp(&b.segment_id))
+    });
     let mut by_level: HashMap<&str, usize> = HashMap::new();
     for e in latest.values() {
         *by_level.entry(e.level.as_str()).or_default() += 1;
     }
-    let levels = ["free", "light", "moderate", "heavy", "severe"].map(|l| format!("{l} {}", by_level.get(l).unwrap_or(&0))).join(" · ");
-    let _ = writeln!(out, "\n{} segments reporting ({levels}); {read} congestion events read from Kafka", latest.len());
-    let _ = writeln!(out, "{:<12} {:>9} {:>8} {:>7} {:>6} {:>5} {:<9} {:>3} {:>5}", "segment", "window", "speed", "free", "ratio", "TTI", "level", "LOS", "conf");
+    let levels = ["free", "light", "moderate", "heavy", "severe"]
+        .map(|l| format!("{l} {}", by_level.get(l).unwrap_or(&0)))
+        .join(" · ");
+    let _ = writeln!(
+        out,
+        "\n{} segments reporting ({levels}); {read} congestion events read from Kafka",
+        latest.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:>9} {:>8} {:>7} {:>6} {:>5} {:<9} {:>3} {:>5}",
+        "segment", "window", "speed", "free", "ratio", "TTI", "level", "LOS", "conf"
+    );
     for e in rows.iter().take(10) {
         let window = time::OffsetDateTime::from_unix_timestamp(e.window_start / 1000)
             .map(|t| format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second()))
@@ -193,8 +253,15 @@ fn print_table(latest: &HashMap<String, CongestionEvent>, read: u64) {
         let _ = writeln!(
             out,
             "{:<12} {:>9} {:>8} {:>7.0} {:>6} {:>5} {:<9} {:>3} {:>5.2}",
-            e.segment_id, window, num(e.speed_kph, 1), e.free_flow_kph, num(e.speed_ratio, 2), num(e.travel_time_index, 2),
-            e.level.as_str(), e.los, e.confidence
+            e.segment_id,
+            window,
+            num(e.speed_kph, 1),
+            e.free_flow_kph,
+            num(e.speed_ratio, 2),
+            num(e.travel_time_index, 2),
+            e.level.as_str(),
+            e.los,
+            e.confidence
         );
     }
     let _ = out.flush();

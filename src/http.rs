@@ -27,11 +27,21 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
 }
 
 fn status(ok: bool, yes: &'static str, no: &'static str) -> (StatusCode, &'static str) {
-    if ok { (StatusCode::OK, yes) } else { (StatusCode::SERVICE_UNAVAILABLE, no) }
+    if ok {
+        (StatusCode::OK, yes)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, no)
+    }
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
@@ -39,7 +49,11 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    status(s.health.is_ready(), "ready\n", "not ready: no partition assignment yet\n")
+    status(
+        s.health.is_ready(),
+        "ready\n",
+        "not ready: no partition assignment yet\n",
+    )
 }
 
 /// Binds `listen` and serves until `stop` resolves. Returns the bound address.
@@ -53,7 +67,10 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let app = router(metrics, health);
     let handle = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!("http server failed: {e}");
         }
     });

@@ -9,10 +9,17 @@ use crate::domain::processor::ProcessorSettings;
 
 /// Reads the segment catalogue named in the config, if any.
 pub fn load_catalog(config: &Config) -> Result<Catalog, ConfigError> {
-    let Some(path) = &config.congestion.catalog else { return Ok(Catalog::default()) };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::invalid("congestion.catalog", format!("cannot read {}: {e}", path.display())))?;
-    Catalog::parse_csv(&text).map_err(|e| ConfigError::invalid("congestion.catalog", format!("{}: {e}", path.display())))
+    let Some(path) = &config.congestion.catalog else {
+        return Ok(Catalog::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::invalid(
+            "congestion.catalog",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    Catalog::parse_csv(&text)
+        .map_err(|e| ConfigError::invalid("congestion.catalog", format!("{}: {e}", path.display())))
 }
 
 /// Processor settings for the Kafka path (idle timeout as configured).

@@ -41,7 +41,12 @@ struct Partitioned {
 }
 
 /// Runs the replay from `input` to `output`.
-pub fn replay(settings: Arc<ProcessorSettings>, partitions: u32, input: impl BufRead, mut output: impl Write) -> std::io::Result<ReplaySummary> {
+pub fn replay(
+    settings: Arc<ProcessorSettings>,
+    partitions: u32,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> std::io::Result<ReplaySummary> {
     let n = partitions.max(1);
     let mut summary = ReplaySummary::default();
     let mut state = Partitioned {
@@ -74,7 +79,10 @@ pub fn replay(settings: Arc<ProcessorSettings>, partitions: u32, input: impl Buf
             Err(e) => {
                 summary.bad_count += 1;
                 if summary.bad.len() < BAD_LINES_LISTED {
-                    summary.bad.push(BadLine { line: i + 1, error: e.to_string() });
+                    summary.bad.push(BadLine {
+                        line: i + 1,
+                        error: e.to_string(),
+                    });
                 }
             }
         }
@@ -131,6 +139,9 @@ mod tests {
         assert_eq!(s.bad.iter().map(|b| b.line).collect::<Vec<_>>(), vec![2, 4]);
         let text = String::from_utf8(out).unwrap();
         let e: CongestionEvent = serde_json::from_str(text.trim()).unwrap();
-        assert_eq!((e.segment_id.as_str(), e.samples, e.is_final), ("a", 2, true));
+        assert_eq!(
+            (e.segment_id.as_str(), e.samples, e.is_final),
+            ("a", 2, true)
+        );
     }
 }

@@ -89,7 +89,12 @@ impl<'de: 'a, 'a> Visitor<'de> for TimestampVisitor<'a> {
 
 fn parse_rfc3339(text: &str) -> Result<EpochMillis, InvalidEvent> {
     let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| InvalidEvent::new(InvalidKind::InvalidTimestamp, format!("`ts` {text:?} is not RFC 3339: {e}")))?;
+        .map_err(|e| {
+            InvalidEvent::new(
+                InvalidKind::InvalidTimestamp,
+                format!("`ts` {text:?} is not RFC 3339: {e}"),
+            )
+        })?;
     Ok((t.unix_timestamp_nanos() / 1_000_000) as EpochMillis)
 }
 
@@ -152,9 +157,18 @@ mod tests {
         let f = j.fields()?;
         let e = f.validate()?;
         let body = match e.body {
-            EventBody::Probe { speed_kph, .. } => EventBody::Probe { speed_kph, vehicle_id: None },
-            EventBody::Detector(_) => EventBody::Report { report_id: None, category: crate::domain::event::ReportCategory::Other },
-            EventBody::Report { category, .. } => EventBody::Report { report_id: None, category },
+            EventBody::Probe { speed_kph, .. } => EventBody::Probe {
+                speed_kph,
+                vehicle_id: None,
+            },
+            EventBody::Detector(_) => EventBody::Report {
+                report_id: None,
+                category: crate::domain::event::ReportCategory::Other,
+            },
+            EventBody::Report { category, .. } => EventBody::Report {
+                report_id: None,
+                category,
+            },
         };
         Ok((e.segment_id.to_string(), e.ts, body))
     }
@@ -164,7 +178,10 @@ mod tests {
         let a = decode(r#"{"type":"probe","segment_id":"s\u00e9g","ts":1700000000123,"speed_kph":51.5,"extra":[1,2]}"#).unwrap();
         assert_eq!(a.0, "ség");
         assert_eq!(a.1, 1_700_000_000_123);
-        let b = decode(r#"{"type":"probe","segment_id":"s","ts":"2023-11-14T22:13:20.123Z","speed_kph":1}"#).unwrap();
+        let b = decode(
+            r#"{"type":"probe","segment_id":"s","ts":"2023-11-14T22:13:20.123Z","speed_kph":1}"#,
+        )
+        .unwrap();
         assert_eq!(b.1, 1_700_000_000_123);
         let c = decode(r#"{"type":"probe","segment_id":"s","ts":"2023-11-14T23:13:20.123+01:00","speed_kph":1}"#).unwrap();
         assert_eq!(c.1, 1_700_000_000_123);
@@ -176,10 +193,25 @@ mod tests {
         assert_eq!(kind("not json"), InvalidKind::Malformed);
         assert_eq!(kind(r#"{"type":"probe""#), InvalidKind::Malformed);
         assert_eq!(kind("[1,2]"), InvalidKind::InvalidValue);
-        assert_eq!(kind(r#"{"type":"probe","segment_id":"s","ts":1,"speed_kph":"fast"}"#), InvalidKind::InvalidValue);
-        assert_eq!(kind(r#"{"type":"probe","segment_id":"s","ts":"yesterday","speed_kph":1}"#), InvalidKind::InvalidTimestamp);
-        assert_eq!(kind(r#"{"type":"probe","segment_id":"s","ts":1.5,"speed_kph":1}"#), InvalidKind::InvalidTimestamp);
-        assert_eq!(kind(r#"{"type":"probe","segment_id":"s","speed_kph":1}"#), InvalidKind::MissingField);
-        assert_eq!(kind(r#"{"type":"bus","segment_id":"s","ts":1,"speed_kph":1}"#), InvalidKind::UnknownType);
+        assert_eq!(
+            kind(r#"{"type":"probe","segment_id":"s","ts":1,"speed_kph":"fast"}"#),
+            InvalidKind::InvalidValue
+        );
+        assert_eq!(
+            kind(r#"{"type":"probe","segment_id":"s","ts":"yesterday","speed_kph":1}"#),
+            InvalidKind::InvalidTimestamp
+        );
+        assert_eq!(
+            kind(r#"{"type":"probe","segment_id":"s","ts":1.5,"speed_kph":1}"#),
+            InvalidKind::InvalidTimestamp
+        );
+        assert_eq!(
+            kind(r#"{"type":"probe","segment_id":"s","speed_kph":1}"#),
+            InvalidKind::MissingField
+        );
+        assert_eq!(
+            kind(r#"{"type":"bus","segment_id":"s","ts":1,"speed_kph":1}"#),
+            InvalidKind::UnknownType
+        );
     }
 }

@@ -6,7 +6,10 @@ pub mod json;
 use crate::domain::event::{InvalidEvent, RawEvent};
 
 /// Decodes and validates one raw event, handing it to `f` while the input is borrowed.
-pub fn with_raw_event<R>(bytes: &[u8], f: impl FnOnce(&RawEvent<'_>) -> R) -> Result<R, InvalidEvent> {
+pub fn with_raw_event<R>(
+    bytes: &[u8],
+    f: impl FnOnce(&RawEvent<'_>) -> R,
+) -> Result<R, InvalidEvent> {
     let parsed = json::JsonEvent::parse(bytes)?;
     let fields = parsed.fields()?;
     let event = fields.validate()?;

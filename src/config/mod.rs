@@ -18,7 +18,10 @@ pub use sections::*;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config: {0}")]
     Parse(String),
     #[error("config key `{key}`: {message}")]
@@ -27,7 +30,10 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(key: &str, message: impl Into<String>) -> Self {
-        ConfigError::Invalid { key: key.to_string(), message: message.into() }
+        ConfigError::Invalid {
+            key: key.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -39,6 +45,9 @@ pub struct Config {
     pub congestion: CongestionConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
@@ -48,27 +57,43 @@ const LIST_KEYS: [&str; 1] = ["kafka.input_topics"];
 
 impl Config {
     /// Loads and validates: file (if any), then environment, then `--set` overrides.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>, sets: &[String]) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> Result<Config, ConfigError> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
             }
             None => toml::Table::new(),
         };
+        let mut ignored_env = Vec::new();
         for (name, value) in env {
-            if let Some((key, value)) = env_override(&name, &value)? {
-                set_path(&mut table, &key, value)?;
+            match env_override(&name, &value)? {
+                Some((key, value)) => set_path(&mut table, &key, value)?,
+                None if name.starts_with(ENV_PREFIX) && name != "ROADPULSE_CONFIG" => {
+                    ignored_env.push(name)
+                }
+                None => {}
             }
         }
         for set in sets {
-            let (key, value) = set
-                .split_once('=')
-                .ok_or_else(|| ConfigError::Parse(format!("--set {set:?} must look like section.key=value")))?;
+            let (key, value) = set.split_once('=').ok_or_else(|| {
+                ConfigError::Parse(format!("--set {set:?} must look like section.key=value"))
+            })?;
             set_path(&mut table, key.trim(), parse_value(key.trim(), value))?;
         }
-        let config: Config = Config::deserialize(table).map_err(|e| ConfigError::Parse(e.to_string().trim().to_string()))?;
+        let mut config: Config = Config::deserialize(table)
+            .map_err(|e| ConfigError::Parse(e.to_string().trim().to_string()))?;
         config.validate()?;
+        ignored_env.sort();
+        config.ignored_env = ignored_env;
         Ok(config)
     }
 
@@ -86,29 +111,47 @@ impl Config {
                 *value = "***".into();
             }
         }
-        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        let mut text = toml::to_string_pretty(&shown)
+            .unwrap_or_else(|e| format!("# cannot render config: {e}\n"));
+        if !self.ignored_env.is_empty() {
+            text.push_str(&format!(
+                "\n# ignored environment variables (no such section): {}\n",
+                self.ignored_env.join(", ")
+            ));
+        }
+        text
     }
 }
 
 fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key", "token"].iter().any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "ssl.key.pem",
+        "ssl_key",
+        "token",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// Maps one environment variable to a config path and value, or None when it is not ours.
 fn env_override(name: &str, value: &str) -> Result<Option<(String, toml::Value)>, ConfigError> {
-    let Some(rest) = name.strip_prefix(ENV_PREFIX) else { return Ok(None) };
+    let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+        return Ok(None);
+    };
     let lower = rest.to_ascii_lowercase();
     if let Some(prop) = lower.strip_prefix("rdkafka_") {
         let key = format!("kafka.properties.{}", prop.replace('_', "."));
         return Ok(Some((key, toml::Value::String(value.to_string()))));
     }
-    let Some((section, key)) = lower.split_once('_') else {
-        return Err(ConfigError::invalid(name, "is not ROADPULSE_<SECTION>_<KEY>"));
+    // Not ours: ROADPULSE_CONFIG (the file flag), and variables such as the ROADPULSE_SERVICE_HOST
+    // Kubernetes injects for a Service named roadpulse. `check-config` lists them.
+    let Some((section, key)) = lower.split_once('_').filter(|(s, _)| SECTIONS.contains(s)) else {
+        return Ok(None);
     };
-    if !SECTIONS.contains(&section) {
-        return Err(ConfigError::invalid(name, format!("unknown section `{section}` (expected one of {})", SECTIONS.join(", "))));
-    }
     let path = format!("{section}.{key}");
     let value = parse_value(&path, value);
     Ok(Some((path, value)))
@@ -116,7 +159,11 @@ fn env_override(name: &str, value: &str) -> Result<Option<(String, toml::Value)>
 
 fn parse_value(path: &str, raw: &str) -> toml::Value {
     if LIST_KEYS.contains(&path) && !raw.trim_start().starts_with('[') {
-        return toml::Value::Array(raw.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect());
+        return toml::Value::Array(
+            raw.split(',')
+                .map(|s| toml::Value::String(s.trim().to_string()))
+                .collect(),
+        );
     }
     format!("v = {raw}")
         .parse::<toml::Table>()
@@ -133,8 +180,12 @@ fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(
     let leaf = parts.pop().unwrap_or_default();
     let mut node = table;
     for part in parts {
-        let entry = node.entry(part.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        node = entry.as_table_mut().ok_or_else(|| ConfigError::invalid(path, format!("`{part}` is not a section")))?;
+        let entry = node
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::invalid(path, format!("`{part}` is not a section")))?;
     }
     node.insert(leaf.to_string(), value);
     Ok(())
@@ -148,7 +199,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -164,9 +218,18 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
         std::fs::write(&file, "[kafka]\ngroup_id = \"file\"\nbootstrap_servers = \"file:9092\"\n[window]\ngrace = \"10s\"\n").unwrap();
-        let e = env(&[("ROADPULSE_KAFKA_GROUP_ID", "env"), ("ROADPULSE_KAFKA_INPUT_TOPICS", "a, b"),
-            ("ROADPULSE_RDKAFKA_SASL_PASSWORD", "hunter2"), ("PATH", "/bin")]);
-        let c = Config::load(Some(&file), e, &["kafka.group_id=flag".into(), "window.size=2m".into()]).unwrap();
+        let e = env(&[
+            ("ROADPULSE_KAFKA_GROUP_ID", "env"),
+            ("ROADPULSE_KAFKA_INPUT_TOPICS", "a, b"),
+            ("ROADPULSE_RDKAFKA_SASL_PASSWORD", "hunter2"),
+            ("PATH", "/bin"),
+        ]);
+        let c = Config::load(
+            Some(&file),
+            e,
+            &["kafka.group_id=flag".into(), "window.size=2m".into()],
+        )
+        .unwrap();
         assert_eq!(c.kafka.group_id, "flag");
         assert_eq!(c.kafka.bootstrap_servers, "file:9092");
         assert_eq!(c.kafka.input_topics, vec!["a", "b"]);
@@ -183,11 +246,26 @@ mod tests {
             let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
             Config::load(None, vec![], &sets).unwrap_err().to_string()
         };
-        assert!(err(&["window.grace=soon"]).contains("grace"), "{}", err(&["window.grace=soon"]));
+        assert!(
+            err(&["window.grace=soon"]).contains("grace"),
+            "{}",
+            err(&["window.grace=soon"])
+        );
         assert!(err(&["window.advance=90s"]).contains("window.advance"));
         assert!(err(&["kafka.colour=red"]).contains("colour"));
         assert!(err(&["kafka.topic_partitions=0"]).contains("kafka.topic_partitions"));
-        let bad_env = Config::load(None, env(&[("ROADPULSE_WINDOWS_SIZE", "1m")]), &[]).unwrap_err();
-        assert!(bad_env.to_string().contains("ROADPULSE_WINDOWS_SIZE"));
+        let bad_key = Config::load(None, env(&[("ROADPULSE_WINDOW_SIZ", "1m")]), &[]).unwrap_err();
+        assert!(bad_key.to_string().contains("siz"), "{bad_key}");
+        let foreign = Config::load(
+            None,
+            env(&[
+                ("ROADPULSE_SERVICE_HOST", "10.0.0.1"),
+                ("ROADPULSE_CONFIG", "x"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(foreign.ignored_env, vec!["ROADPULSE_SERVICE_HOST"]);
+        assert!(foreign.redacted_toml().contains("ROADPULSE_SERVICE_HOST"));
     }
 }

@@ -30,16 +30,24 @@ impl Duration {
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (number, unit) = t.split_at(split);
-        let n: i64 = number.parse().map_err(|_| format!("invalid duration {text:?} (expected e.g. 500ms, 30s, 5m, 1h)"))?;
+        let n: i64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?} (expected e.g. 500ms, 30s, 5m, 1h)"))?;
         let scale = match unit {
             "ms" => 1,
             "s" => 1_000,
             "m" => 60_000,
             "h" => 3_600_000,
             "" if n == 0 => 0,
-            _ => return Err(format!("invalid duration {text:?} (expected e.g. 500ms, 30s, 5m, 1h)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?} (expected e.g. 500ms, 30s, 5m, 1h)"
+                ))
+            }
         };
-        n.checked_mul(scale).map(Duration).ok_or_else(|| format!("duration {text:?} is too long"))
+        n.checked_mul(scale)
+            .map(Duration)
+            .ok_or_else(|| format!("duration {text:?} is too long"))
     }
 }
 
@@ -134,7 +142,10 @@ fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
 
 fn positive(key: &str, d: Duration) -> Result<(), ConfigError> {
     if d.millis() <= 0 {
-        return Err(ConfigError::invalid(key, format!("must be longer than 0, got {d}")));
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be longer than 0, got {d}"),
+        ));
     }
     Ok(())
 }
@@ -144,19 +155,34 @@ impl KafkaConfig {
         non_empty("kafka.bootstrap_servers", &self.bootstrap_servers)?;
         non_empty("kafka.group_id", &self.group_id)?;
         if self.input_topics.is_empty() || self.input_topics.iter().any(|t| t.trim().is_empty()) {
-            return Err(ConfigError::invalid("kafka.input_topics", "must list at least one topic, none empty"));
+            return Err(ConfigError::invalid(
+                "kafka.input_topics",
+                "must list at least one topic, none empty",
+            ));
         }
-        for (key, topic) in [("kafka.congestion_topic", &self.congestion_topic), ("kafka.dlq_topic", &self.dlq_topic)] {
+        for (key, topic) in [
+            ("kafka.congestion_topic", &self.congestion_topic),
+            ("kafka.dlq_topic", &self.dlq_topic),
+        ] {
             non_empty(key, topic)?;
             if self.input_topics.contains(topic) {
-                return Err(ConfigError::invalid(key, format!("`{topic}` is also an input topic")));
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("`{topic}` is also an input topic"),
+                ));
             }
         }
         if self.topic_partitions < 1 {
-            return Err(ConfigError::invalid("kafka.topic_partitions", format!("must be ≥ 1, got {}", self.topic_partitions)));
+            return Err(ConfigError::invalid(
+                "kafka.topic_partitions",
+                format!("must be ≥ 1, got {}", self.topic_partitions),
+            ));
         }
         if self.replication_factor == 0 || self.replication_factor < -1 {
-            return Err(ConfigError::invalid("kafka.replication_factor", "must be ≥ 1, or -1 for the broker default"));
+            return Err(ConfigError::invalid(
+                "kafka.replication_factor",
+                "must be ≥ 1, or -1 for the broker default",
+            ));
         }
         positive("kafka.commit_interval", self.commit_interval)?;
         positive("kafka.shutdown_timeout", self.shutdown_timeout)
@@ -204,7 +230,10 @@ impl WindowConfig {
         if let Some(a) = self.advance {
             positive("window.advance", a)?;
             if a > self.size {
-                return Err(ConfigError::invalid("window.advance", format!("({a}) must not exceed window.size ({})", self.size)));
+                return Err(ConfigError::invalid(
+                    "window.advance",
+                    format!("({a}) must not exceed window.size ({})", self.size),
+                ));
             }
         }
         if self.grace.millis() < 0 {
@@ -215,13 +244,19 @@ impl WindowConfig {
 
     pub fn spec(&self) -> WindowSpec {
         let size = self.size.millis();
-        WindowSpec::new(size, self.advance.map_or(size, Duration::millis), self.grace.millis())
+        WindowSpec::new(
+            size,
+            self.advance.map_or(size, Duration::millis),
+            self.grace.millis(),
+        )
     }
 
     pub fn emit_mode(&self) -> EmitMode {
         match self.emit {
             Emit::Final => EmitMode::Final,
-            Emit::Updates => EmitMode::Updates { interval_ms: self.update_interval.millis() },
+            Emit::Updates => EmitMode::Updates {
+                interval_ms: self.update_interval.millis(),
+            },
         }
     }
 
@@ -246,23 +281,37 @@ pub struct CongestionConfig {
 impl Default for CongestionConfig {
     fn default() -> Self {
         let h = Hysteresis::default();
-        Self { catalog: None, default_free_flow_kph: 50.0, hysteresis_windows: h.hold_windows, hysteresis_margin: h.margin }
+        Self {
+            catalog: None,
+            default_free_flow_kph: 50.0,
+            hysteresis_windows: h.hold_windows,
+            hysteresis_margin: h.margin,
+        }
     }
 }
 
 impl CongestionConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if !(self.default_free_flow_kph > 0.0 && self.default_free_flow_kph <= 400.0) {
-            return Err(ConfigError::invalid("congestion.default_free_flow_kph", "must be in (0, 400]"));
+            return Err(ConfigError::invalid(
+                "congestion.default_free_flow_kph",
+                "must be in (0, 400]",
+            ));
         }
         if !(0.0..=1.0).contains(&self.hysteresis_margin) {
-            return Err(ConfigError::invalid("congestion.hysteresis_margin", "must be in [0, 1]"));
+            return Err(ConfigError::invalid(
+                "congestion.hysteresis_margin",
+                "must be in [0, 1]",
+            ));
         }
         Ok(())
     }
 
     pub fn hysteresis(&self) -> Hysteresis {
-        Hysteresis { hold_windows: self.hysteresis_windows.max(1), margin: self.hysteresis_margin }
+        Hysteresis {
+            hold_windows: self.hysteresis_windows.max(1),
+            margin: self.hysteresis_margin,
+        }
     }
 }
 
@@ -275,7 +324,9 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "0.0.0.0:9464".into() }
+        Self {
+            listen: "0.0.0.0:9464".into(),
+        }
     }
 }
 

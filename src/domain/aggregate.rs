@@ -36,7 +36,9 @@ impl VehicleSet {
 
 /// FNV-1a, 64 bit: stable across builds and platforms, unlike `std`'s hasher.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -126,7 +128,11 @@ impl WindowAgg {
     pub fn measures(&self, window_ms: i64) -> Measures {
         let n = f64::from(self.samples);
         let probes = self.samples > 0;
-        let space_mean = if self.zero_speeds > 0 { 0.0 } else { n / self.sum_inverse_speed };
+        let space_mean = if self.zero_speeds > 0 {
+            0.0
+        } else {
+            n / self.sum_inverse_speed
+        };
         Measures {
             samples: self.samples,
             vehicles: self.vehicles.len(),
@@ -160,7 +166,14 @@ mod tests {
     use super::*;
 
     fn reading(volume: u32, occupancy: f64, interval_s: u32) -> DetectorReading<'static> {
-        DetectorReading { detector_id: None, lane: None, interval_s, volume, occupancy, speed_kph: None }
+        DetectorReading {
+            detector_id: None,
+            lane: None,
+            interval_s,
+            volume,
+            occupancy,
+            speed_kph: None,
+        }
     }
 
     #[test]
@@ -208,8 +221,14 @@ mod tests {
     #[test]
     fn flow_occupancy_and_flow_weighted_detector_speed() {
         let mut a = WindowAgg::default();
-        let fast = DetectorReading { speed_kph: Some(100.0), ..reading(30, 0.05, 30) };
-        let slow = DetectorReading { speed_kph: Some(40.0), ..reading(10, 0.25, 30) };
+        let fast = DetectorReading {
+            speed_kph: Some(100.0),
+            ..reading(30, 0.05, 30)
+        };
+        let slow = DetectorReading {
+            speed_kph: Some(40.0),
+            ..reading(10, 0.25, 30)
+        };
         a.add_detector(1, &fast);
         a.add_detector(2, &slow);
         let m = a.measures(60_000);

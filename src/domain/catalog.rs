@@ -56,20 +56,33 @@ impl Catalog {
             .enumerate()
             .map(|(i, l)| (i + 1, l.trim()))
             .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
-        let (_, header) = lines.next().ok_or(CatalogError { line: 1, message: "no header line".into() })?;
+        let (_, header) = lines.next().ok_or(CatalogError {
+            line: 1,
+            message: "no header line".into(),
+        })?;
         let columns: Vec<&str> = header.split(',').map(str::trim).collect();
         let col = |name: &str| columns.iter().position(|c| *c == name);
         let err = |line, message: String| CatalogError { line, message };
-        let id_col = col("segment_id").ok_or_else(|| err(1, "header has no `segment_id` column".into()))?;
-        let ff_col = col("free_flow_kph").ok_or_else(|| err(1, "header has no `free_flow_kph` column".into()))?;
+        let id_col =
+            col("segment_id").ok_or_else(|| err(1, "header has no `segment_id` column".into()))?;
+        let ff_col = col("free_flow_kph")
+            .ok_or_else(|| err(1, "header has no `free_flow_kph` column".into()))?;
         let mut catalog = Catalog::default();
         for (n, line) in lines {
             let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            let cell = |c: Option<usize>| c.and_then(|i| cells.get(i).copied()).filter(|s| !s.is_empty());
+            let cell = |c: Option<usize>| {
+                c.and_then(|i| cells.get(i).copied())
+                    .filter(|s| !s.is_empty())
+            };
             let id = cell(Some(id_col)).ok_or_else(|| err(n, "empty segment_id".into()))?;
             let free_flow_kph = number(cell(Some(ff_col)), "free_flow_kph", n)?
                 .filter(|v| *v > 0.0)
-                .ok_or_else(|| err(n, format!("segment {id}: free_flow_kph must be a positive number")))?;
+                .ok_or_else(|| {
+                    err(
+                        n,
+                        format!("segment {id}: free_flow_kph must be a positive number"),
+                    )
+                })?;
             let info = SegmentInfo {
                 free_flow_kph,
                 lanes: number(cell(col("lanes")), "lanes", n)?.map(|v| v as u32),
@@ -88,14 +101,22 @@ fn number(cell: Option<&str>, name: &str, line: usize) -> Result<Option<f64>, Ca
         s.parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or(CatalogError { line, message: format!("{name} {s:?} is not a non-negative number") })
+            .ok_or(CatalogError {
+                line,
+                message: format!("{name} {s:?} is not a non-negative number"),
+            })
     })
     .transpose()
 }
 
 fn list(cell: Option<&str>) -> Vec<String> {
-    cell.map(|s| s.split('|').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
-        .unwrap_or_default()
+    cell.map(|s| {
+        s.split('|')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

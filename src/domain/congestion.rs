@@ -21,7 +21,13 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [Level::Free, Level::Light, Level::Moderate, Level::Heavy, Level::Severe];
+    pub const ALL: [Level; 5] = [
+        Level::Free,
+        Level::Light,
+        Level::Moderate,
+        Level::Heavy,
+        Level::Severe,
+    ];
 
     /// roadpulse levels from the speed ratio: free > 0.80, light > 0.67, moderate > 0.50,
     /// heavy > 0.30, severe ≤ 0.30.
@@ -79,7 +85,10 @@ pub struct Hysteresis {
 
 impl Default for Hysteresis {
     fn default() -> Self {
-        Self { hold_windows: 2, margin: 0.05 }
+        Self {
+            hold_windows: 2,
+            margin: 0.05,
+        }
     }
 }
 
@@ -108,7 +117,12 @@ pub struct SegmentState {
 impl SegmentState {
     /// Free-flow speed: catalogue first, then learned (window speeds so far plus this one),
     /// then the configured default.
-    pub fn free_flow(&self, catalog: Option<f64>, current: Option<f64>, default: f64) -> (f64, FreeFlowSource, f64) {
+    pub fn free_flow(
+        &self,
+        catalog: Option<f64>,
+        current: Option<f64>,
+        default: f64,
+    ) -> (f64, FreeFlowSource, f64) {
         if let Some(ff) = catalog {
             return (ff, FreeFlowSource::Catalog, 1.0);
         }
@@ -161,7 +175,11 @@ impl SegmentState {
                 self.level = Some(raw);
             }
         }
-        if switch { raw } else { current }
+        if switch {
+            raw
+        } else {
+            current
+        }
     }
 }
 
@@ -170,7 +188,11 @@ impl SegmentState {
 pub fn confidence(m: &Measures, free_flow_trust: f64) -> f64 {
     let effective = f64::from(m.samples.min(m.vehicles.max(1) * 3));
     let probe = 1.0 - (-effective / 5.0).exp();
-    let detector = if m.readings > 0 { 1.0 - 0.3_f64.powi(m.readings.min(8) as i32) } else { 0.0 };
+    let detector = if m.readings > 0 {
+        1.0 - 0.3_f64.powi(m.readings.min(8) as i32)
+    } else {
+        0.0
+    };
     let evidence = 1.0 - (1.0 - probe) * (1.0 - detector);
     (evidence * free_flow_trust).clamp(0.0, 1.0)
 }
@@ -191,7 +213,10 @@ mod tests {
 
     #[test]
     fn hcm_los() {
-        let got: String = [0.9, 0.7, 0.6, 0.45, 0.35, 0.3].iter().map(|r| los(*r)).collect();
+        let got: String = [0.9, 0.7, 0.6, 0.45, 0.35, 0.3]
+            .iter()
+            .map(|r| los(*r))
+            .collect();
         assert_eq!(got, "ABCDEF");
     }
 
@@ -230,9 +255,17 @@ mod tests {
     #[test]
     fn free_flow_prefers_catalog_then_learns() {
         let mut s = SegmentState::default();
-        assert_eq!(s.free_flow(Some(90.0), Some(30.0), 50.0).1, FreeFlowSource::Catalog);
-        assert_eq!(s.free_flow(None, None, 50.0), (50.0, FreeFlowSource::Default, 0.5));
-        for v in [100.0, 98.0, 102.0, 40.0, 99.0, 101.0, 100.0, 97.0, 35.0, 100.0] {
+        assert_eq!(
+            s.free_flow(Some(90.0), Some(30.0), 50.0).1,
+            FreeFlowSource::Catalog
+        );
+        assert_eq!(
+            s.free_flow(None, None, 50.0),
+            (50.0, FreeFlowSource::Default, 0.5)
+        );
+        for v in [
+            100.0, 98.0, 102.0, 40.0, 99.0, 101.0, 100.0, 97.0, 35.0, 100.0,
+        ] {
             s.learn(Some(v));
         }
         let (ff, src, trust) = s.free_flow(None, None, 50.0);

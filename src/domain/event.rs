@@ -53,7 +53,10 @@ impl InvalidKind {
 
 impl InvalidEvent {
     pub fn new(kind: InvalidKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -94,9 +97,15 @@ pub struct RawEvent<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventBody<'a> {
-    Probe { speed_kph: f64, vehicle_id: Option<&'a str> },
+    Probe {
+        speed_kph: f64,
+        vehicle_id: Option<&'a str>,
+    },
     Detector(DetectorReading<'a>),
-    Report { report_id: Option<&'a str>, category: ReportCategory },
+    Report {
+        report_id: Option<&'a str>,
+        category: ReportCategory,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,7 +151,10 @@ pub const MAX_SPEED_KPH: f64 = 400.0;
 pub const DEFAULT_INTERVAL_S: u32 = 30;
 
 fn missing(field: &str) -> InvalidEvent {
-    InvalidEvent::new(InvalidKind::MissingField, format!("required field `{field}` is missing"))
+    InvalidEvent::new(
+        InvalidKind::MissingField,
+        format!("required field `{field}` is missing"),
+    )
 }
 
 fn invalid(field: &str, why: impl fmt::Display) -> InvalidEvent {
@@ -153,7 +165,10 @@ fn speed(field: &str, v: f64) -> Result<f64, InvalidEvent> {
     if v.is_finite() && (0.0..=MAX_SPEED_KPH).contains(&v) {
         Ok(v)
     } else {
-        Err(invalid(field, format_args!("must be a speed in 0..={MAX_SPEED_KPH} km/h, got {v}")))
+        Err(invalid(
+            field,
+            format_args!("must be a speed in 0..={MAX_SPEED_KPH} km/h, got {v}"),
+        ))
     }
 }
 
@@ -183,12 +198,19 @@ impl<'a> RawEventFields<'a> {
                 ))
             }
         };
-        Ok(RawEvent { segment_id, ts, body })
+        Ok(RawEvent {
+            segment_id,
+            ts,
+            body,
+        })
     }
 
     fn probe(&self) -> Result<EventBody<'a>, InvalidEvent> {
         let v = self.speed_kph.ok_or_else(|| missing("speed_kph"))?;
-        Ok(EventBody::Probe { speed_kph: speed("speed_kph", v)?, vehicle_id: self.vehicle_id })
+        Ok(EventBody::Probe {
+            speed_kph: speed("speed_kph", v)?,
+            vehicle_id: self.vehicle_id,
+        })
     }
 
     fn detector(&self) -> Result<DetectorReading<'a>, InvalidEvent> {
@@ -197,13 +219,21 @@ impl<'a> RawEventFields<'a> {
             .map_err(|_| invalid("volume", format_args!("must be a count ≥ 0, got {volume}")))?;
         let occupancy = self.occupancy.ok_or_else(|| missing("occupancy"))?;
         if !(occupancy.is_finite() && (0.0..=1.0).contains(&occupancy)) {
-            return Err(invalid("occupancy", format_args!("must be in [0, 1], got {occupancy}")));
+            return Err(invalid(
+                "occupancy",
+                format_args!("must be in [0, 1], got {occupancy}"),
+            ));
         }
         let interval = self.interval_s.unwrap_or(i64::from(DEFAULT_INTERVAL_S));
         let interval_s = u32::try_from(interval)
             .ok()
             .filter(|s| (1..=3600).contains(s))
-            .ok_or_else(|| invalid("interval_s", format_args!("must be 1..=3600, got {interval}")))?;
+            .ok_or_else(|| {
+                invalid(
+                    "interval_s",
+                    format_args!("must be 1..=3600, got {interval}"),
+                )
+            })?;
         let speed_kph = self.speed_kph.map(|v| speed("speed_kph", v)).transpose()?;
         Ok(DetectorReading {
             detector_id: self.detector_id,
@@ -219,10 +249,16 @@ impl<'a> RawEventFields<'a> {
         let category = match self.category {
             None => ReportCategory::Other,
             Some(c) => ReportCategory::parse(c).ok_or_else(|| {
-                invalid("category", format_args!("is not a known report category: {c:?}"))
+                invalid(
+                    "category",
+                    format_args!("is not a known report category: {c:?}"),
+                )
             })?,
         };
-        Ok(EventBody::Report { report_id: self.report_id, category })
+        Ok(EventBody::Report {
+            report_id: self.report_id,
+            category,
+        })
     }
 }
 
@@ -244,7 +280,13 @@ mod tests {
     fn valid_probe() {
         let e = probe(42.0).validate().unwrap();
         assert_eq!(e.segment_id, "s1");
-        assert_eq!(e.body, EventBody::Probe { speed_kph: 42.0, vehicle_id: None });
+        assert_eq!(
+            e.body,
+            EventBody::Probe {
+                speed_kph: 42.0,
+                vehicle_id: None
+            }
+        );
     }
 
     #[test]
@@ -252,10 +294,34 @@ mod tests {
         let kind = |f: RawEventFields| f.validate().unwrap_err().kind;
         assert_eq!(kind(probe(-1.0)), InvalidKind::InvalidValue);
         assert_eq!(kind(probe(f64::NAN)), InvalidKind::InvalidValue);
-        assert_eq!(kind(RawEventFields { speed_kph: None, ..probe(1.0) }), InvalidKind::MissingField);
-        assert_eq!(kind(RawEventFields { ts: Some(-5), ..probe(1.0) }), InvalidKind::InvalidTimestamp);
-        assert_eq!(kind(RawEventFields { kind: Some("car"), ..probe(1.0) }), InvalidKind::UnknownType);
-        assert_eq!(kind(RawEventFields { segment_id: Some(""), ..probe(1.0) }), InvalidKind::InvalidValue);
+        assert_eq!(
+            kind(RawEventFields {
+                speed_kph: None,
+                ..probe(1.0)
+            }),
+            InvalidKind::MissingField
+        );
+        assert_eq!(
+            kind(RawEventFields {
+                ts: Some(-5),
+                ..probe(1.0)
+            }),
+            InvalidKind::InvalidTimestamp
+        );
+        assert_eq!(
+            kind(RawEventFields {
+                kind: Some("car"),
+                ..probe(1.0)
+            }),
+            InvalidKind::UnknownType
+        );
+        assert_eq!(
+            kind(RawEventFields {
+                segment_id: Some(""),
+                ..probe(1.0)
+            }),
+            InvalidKind::InvalidValue
+        );
     }
 
     #[test]
@@ -272,9 +338,21 @@ mod tests {
             EventBody::Detector(d) => assert_eq!(d.interval_s, DEFAULT_INTERVAL_S),
             other => panic!("not a detector: {other:?}"),
         }
-        let bad_occ = RawEventFields { occupancy: Some(1.5), ..f.clone() };
-        assert_eq!(bad_occ.validate().unwrap_err().kind, InvalidKind::InvalidValue);
-        let bad_vol = RawEventFields { volume: Some(-1), ..f };
-        assert_eq!(bad_vol.validate().unwrap_err().kind, InvalidKind::InvalidValue);
+        let bad_occ = RawEventFields {
+            occupancy: Some(1.5),
+            ..f.clone()
+        };
+        assert_eq!(
+            bad_occ.validate().unwrap_err().kind,
+            InvalidKind::InvalidValue
+        );
+        let bad_vol = RawEventFields {
+            volume: Some(-1),
+            ..f
+        };
+        assert_eq!(
+            bad_vol.validate().unwrap_err().kind,
+            InvalidKind::InvalidValue
+        );
     }
 }

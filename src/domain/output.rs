@@ -74,10 +74,23 @@ fn window_speed(m: &Measures) -> (Option<f64>, &'static str, bool) {
 }
 
 impl CongestionEvent {
-    pub fn build(segment_id: &str, start: EpochMillis, end: EpochMillis, m: Measures, is_final: bool, v: Verdict) -> Self {
+    pub fn build(
+        segment_id: &str,
+        start: EpochMillis,
+        end: EpochMillis,
+        m: Measures,
+        is_final: bool,
+        v: Verdict,
+    ) -> Self {
         let (measured, source, empty_road) = window_speed(&m);
-        let (free_flow, ff_source, trust) = v.state.free_flow(v.catalog_free_flow, measured, v.default_free_flow);
-        let speed = if empty_road { Some(free_flow) } else { measured };
+        let (free_flow, ff_source, trust) =
+            v.state
+                .free_flow(v.catalog_free_flow, measured, v.default_free_flow);
+        let speed = if empty_road {
+            Some(free_flow)
+        } else {
+            measured
+        };
         let ratio = speed.map(|s| s / free_flow);
         let level = v.state.level(ratio.unwrap_or(1.0), v.hysteresis, is_final);
         if is_final {

@@ -125,7 +125,13 @@ impl Task {
 
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
     /// clock (for the idle timeout); replay passes the event time.
-    pub fn on_event(&mut self, offset: i64, event: &RawEvent<'_>, wall_ms: i64, out: &mut Vec<CongestionEvent>) -> Outcome {
+    pub fn on_event(
+        &mut self,
+        offset: i64,
+        event: &RawEvent<'_>,
+        wall_ms: i64,
+        out: &mut Vec<CongestionEvent>,
+    ) -> Outcome {
         self.position = Some(offset + 1);
         self.last_record_wall = Some(wall_ms);
         let now = self.stream_time.observe(event.ts);
@@ -141,24 +147,40 @@ impl Task {
         }
     }
 
-    fn aggregate(&mut self, offset: i64, segment_id: &str, ts: EpochMillis, body: &EventBody<'_>) -> Outcome {
+    fn aggregate(
+        &mut self,
+        offset: i64,
+        segment_id: &str,
+        ts: EpochMillis,
+        body: &EventBody<'_>,
+    ) -> Outcome {
         let spec = self.settings.window;
         let now = self.stream_time.get().unwrap_or(ts);
         let seg = self.segment_index(segment_id);
         let mut accepted = false;
         for start in spec.starts_for(ts).filter(|s| !spec.is_closed(*s, now)) {
             accepted = true;
-            let bucket = self.windows.entry(start).or_insert_with(|| Bucket { first_offset: offset, ..Bucket::default() });
+            let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
+                first_offset: offset,
+                ..Bucket::default()
+            });
             bucket.first_offset = bucket.first_offset.min(offset);
             let slot = bucket.aggs.entry(seg).or_default();
             slot.dirty = true;
             match body {
-                EventBody::Probe { speed_kph, vehicle_id } => slot.agg.add_probe(ts, *speed_kph, *vehicle_id),
+                EventBody::Probe {
+                    speed_kph,
+                    vehicle_id,
+                } => slot.agg.add_probe(ts, *speed_kph, *vehicle_id),
                 EventBody::Detector(d) => slot.agg.add_detector(ts, d),
                 EventBody::Report { .. } => {}
             }
         }
-        if accepted { Outcome::Aggregated } else { Outcome::Late }
+        if accepted {
+            Outcome::Aggregated
+        } else {
+            Outcome::Late
+        }
     }
 
     fn segment_index(&mut self, id: &str) -> u32 {
@@ -166,7 +188,10 @@ impl Task {
             return *i;
         }
         let i = self.segments.len() as u32;
-        self.segments.push(Segment { id: id.into(), state: SegmentState::default() });
+        self.segments.push(Segment {
+            id: id.into(),
+            state: SegmentState::default(),
+        });
         self.index.insert(id.into(), i);
         i
     }
@@ -174,21 +199,42 @@ impl Task {
     /// Emits and forgets every window closed at the current stream time, oldest first, segments
     /// in id order within a window.
     fn close_windows(&mut self, out: &mut Vec<CongestionEvent>) {
-        let Some(now) = self.stream_time.get() else { return };
+        let Some(now) = self.stream_time.get() else {
+            return;
+        };
         let through = self.settings.window.closed_through(now);
         while let Some(entry) = self.windows.first_entry() {
             if *entry.key() > through {
                 break;
             }
             let (start, bucket) = entry.remove_entry();
-            self.emit_bucket(start, bucket.aggs.into_iter().map(|(s, slot)| (s, slot.agg)).collect(), true, out);
+            self.emit_bucket(
+                start,
+                bucket
+                    .aggs
+                    .into_iter()
+                    .map(|(s, slot)| (s, slot.agg))
+                    .collect(),
+                true,
+                out,
+            );
         }
     }
 
-    fn emit_bucket(&mut self, start: EpochMillis, mut aggs: Vec<(u32, WindowAgg)>, is_final: bool, out: &mut Vec<CongestionEvent>) {
+    fn emit_bucket(
+        &mut self,
+        start: EpochMillis,
+        mut aggs: Vec<(u32, WindowAgg)>,
+        is_final: bool,
+        out: &mut Vec<CongestionEvent>,
+    ) {
         let settings = Arc::clone(&self.settings);
         let spec = settings.window;
-        aggs.sort_unstable_by(|a, b| self.segments[a.0 as usize].id.cmp(&self.segments[b.0 as usize].id));
+        aggs.sort_unstable_by(|a, b| {
+            self.segments[a.0 as usize]
+                .id
+                .cmp(&self.segments[b.0 as usize].id)
+        });
         for (seg, agg) in aggs {
             let segment = &mut self.segments[seg as usize];
             let verdict = Verdict {
@@ -198,7 +244,14 @@ impl Task {
                 state: &mut segment.state,
             };
             let measures = agg.measures(spec.size_ms);
-            out.push(CongestionEvent::build(&segment.id, start, spec.end(start), measures, is_final, verdict));
+            out.push(CongestionEvent::build(
+                &segment.id,
+                start,
+                spec.end(start),
+                measures,
+                is_final,
+                verdict,
+            ));
         }
     }
 
@@ -216,9 +269,11 @@ impl Task {
     }
 
     fn apply_idle_timeout(&mut self, wall_ms: i64, out: &mut Vec<CongestionEvent>) {
-        let (Some(timeout), Some(last_wall), Some(base)) =
-            (self.settings.idle_timeout_ms, self.last_record_wall, self.stream_time_at_last_record)
-        else {
+        let (Some(timeout), Some(last_wall), Some(base)) = (
+            self.settings.idle_timeout_ms,
+            self.last_record_wall,
+            self.stream_time_at_last_record,
+        ) else {
             return;
         };
         let idle = wall_ms - last_wall;
@@ -253,7 +308,16 @@ impl Task {
     pub fn close_all(&mut self, out: &mut Vec<CongestionEvent>) {
         let windows = std::mem::take(&mut self.windows);
         for (start, bucket) in windows {
-            self.emit_bucket(start, bucket.aggs.into_iter().map(|(s, slot)| (s, slot.agg)).collect(), true, out);
+            self.emit_bucket(
+                start,
+                bucket
+                    .aggs
+                    .into_iter()
+                    .map(|(s, slot)| (s, slot.agg))
+                    .collect(),
+                true,
+                out,
+            );
         }
     }
 

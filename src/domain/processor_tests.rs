@@ -12,8 +12,20 @@ use super::window::WindowSpec;
 
 fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<ProcessorSettings> {
     let mut catalog = Catalog::default();
-    catalog.insert("A", SegmentInfo { free_flow_kph: 100.0, ..SegmentInfo::default() });
-    catalog.insert("B", SegmentInfo { free_flow_kph: 50.0, ..SegmentInfo::default() });
+    catalog.insert(
+        "A",
+        SegmentInfo {
+            free_flow_kph: 100.0,
+            ..SegmentInfo::default()
+        },
+    );
+    catalog.insert(
+        "B",
+        SegmentInfo {
+            free_flow_kph: 50.0,
+            ..SegmentInfo::default()
+        },
+    );
     Arc::new(ProcessorSettings {
         window,
         emit,
@@ -25,11 +37,22 @@ fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<Proces
 }
 
 fn tumbling(size_s: i64, grace_s: i64) -> Arc<ProcessorSettings> {
-    settings(WindowSpec::tumbling(size_s * 1000, grace_s * 1000), EmitMode::Final, None)
+    settings(
+        WindowSpec::tumbling(size_s * 1000, grace_s * 1000),
+        EmitMode::Final,
+        None,
+    )
 }
 
 fn probe(segment: &'static str, ts: i64, speed: f64) -> RawEvent<'static> {
-    RawEvent { segment_id: segment, ts, body: EventBody::Probe { speed_kph: speed, vehicle_id: Some("v") } }
+    RawEvent {
+        segment_id: segment,
+        ts,
+        body: EventBody::Probe {
+            speed_kph: speed,
+            vehicle_id: Some("v"),
+        },
+    }
 }
 
 /// Feeds events at consecutive offsets; returns outcomes and emitted windows.
@@ -44,19 +67,34 @@ fn run(task: &mut Task, events: &[RawEvent<'static>]) -> (Vec<Outcome>, Vec<Cong
 }
 
 fn keys(out: &[CongestionEvent]) -> Vec<(&str, i64, u32)> {
-    out.iter().map(|e| (e.segment_id.as_str(), e.window_start, e.samples)).collect()
+    out.iter()
+        .map(|e| (e.segment_id.as_str(), e.window_start, e.samples))
+        .collect()
 }
 
 #[test]
 fn window_closes_exactly_at_end_plus_grace() {
     let mut t = Task::new(tumbling(60, 30));
-    let (_, out) = run(&mut t, &[probe("A", 0, 50.0), probe("A", 59_999, 70.0), probe("A", 89_999, 90.0)]);
-    assert!(out.is_empty(), "window [0,60s) must stay open until stream time 90 s");
+    let (_, out) = run(
+        &mut t,
+        &[
+            probe("A", 0, 50.0),
+            probe("A", 59_999, 70.0),
+            probe("A", 89_999, 90.0),
+        ],
+    );
+    assert!(
+        out.is_empty(),
+        "window [0,60s) must stay open until stream time 90 s"
+    );
     let (_, out) = run(&mut t, &[probe("A", 90_000, 90.0)]);
     assert_eq!(keys(&out), vec![("A", 0, 2)]);
     let w = &out[0];
     assert_eq!((w.window_end, w.is_final), (60_000, true));
-    assert!((w.speed_kph.unwrap() - 58.33).abs() < 0.01, "harmonic mean of 50 and 70");
+    assert!(
+        (w.speed_kph.unwrap() - 58.33).abs() < 0.01,
+        "harmonic mean of 50 and 70"
+    );
 }
 
 #[test]
@@ -64,7 +102,13 @@ fn grace_edge_accepts_until_close_then_late() {
     let mut t = Task::new(tumbling(60, 30));
     let (outcomes, out) = run(
         &mut t,
-        &[probe("A", 10_000, 50.0), probe("A", 89_000, 50.0), probe("A", 59_000, 40.0), probe("A", 90_000, 50.0), probe("A", 1_000, 40.0)],
+        &[
+            probe("A", 10_000, 50.0),
+            probe("A", 89_000, 50.0),
+            probe("A", 59_000, 40.0),
+            probe("A", 90_000, 50.0),
+            probe("A", 1_000, 40.0),
+        ],
     );
     // the out-of-order event at 59 s arrives while stream time is 89 s < 60 + 30: accepted.
     assert_eq!(outcomes[2], Outcome::Aggregated);
@@ -76,7 +120,14 @@ fn grace_edge_accepts_until_close_then_late() {
 #[test]
 fn stream_time_is_shared_by_all_segments_of_a_task() {
     let mut t = Task::new(tumbling(60, 0));
-    let (outcomes, out) = run(&mut t, &[probe("A", 1_000, 50.0), probe("B", 61_000, 50.0), probe("A", 2_000, 50.0)]);
+    let (outcomes, out) = run(
+        &mut t,
+        &[
+            probe("A", 1_000, 50.0),
+            probe("B", 61_000, 50.0),
+            probe("A", 2_000, 50.0),
+        ],
+    );
     // B's event moved the task's stream time past A's window: A's second event is late.
     assert_eq!(keys(&out), vec![("A", 0, 1)]);
     assert_eq!(outcomes[2], Outcome::Late);
@@ -89,7 +140,10 @@ fn hopping_windows_each_get_the_event() {
     let (_, _) = run(&mut t, &[probe("A", 65_000, 50.0)]);
     let mut out = Vec::new();
     t.close_all(&mut out);
-    assert_eq!(keys(&out), vec![("A", 20_000, 1), ("A", 40_000, 1), ("A", 60_000, 1)]);
+    assert_eq!(
+        keys(&out),
+        vec![("A", 20_000, 1), ("A", 40_000, 1), ("A", 60_000, 1)]
+    );
 }
 
 #[test]
@@ -97,14 +151,23 @@ fn windows_close_in_start_order_and_segment_order() {
     let mut t = Task::new(tumbling(10, 0));
     let (_, out) = run(
         &mut t,
-        &[probe("B", 1_000, 10.0), probe("A", 2_000, 10.0), probe("B", 11_000, 10.0), probe("A", 35_000, 10.0)],
+        &[
+            probe("B", 1_000, 10.0),
+            probe("A", 2_000, 10.0),
+            probe("B", 11_000, 10.0),
+            probe("A", 35_000, 10.0),
+        ],
     );
     assert_eq!(keys(&out), vec![("A", 0, 1), ("B", 0, 1), ("B", 10_000, 1)]);
 }
 
 #[test]
 fn idle_timeout_advances_stream_time_by_wall_clock() {
-    let mut t = Task::new(settings(WindowSpec::tumbling(60_000, 10_000), EmitMode::Final, Some(5_000)));
+    let mut t = Task::new(settings(
+        WindowSpec::tumbling(60_000, 10_000),
+        EmitMode::Final,
+        Some(5_000),
+    ));
     let mut out = Vec::new();
     t.on_event(0, &probe("A", 30_000, 50.0), 1_000_000, &mut out);
     t.on_tick(1_004_999, &mut out);
@@ -126,7 +189,13 @@ fn no_idle_close_when_timeout_is_off() {
 
 #[test]
 fn updates_mode_emits_changed_windows_then_a_final() {
-    let mut t = Task::new(settings(WindowSpec::tumbling(60_000, 0), EmitMode::Updates { interval_ms: 10_000 }, None));
+    let mut t = Task::new(settings(
+        WindowSpec::tumbling(60_000, 0),
+        EmitMode::Updates {
+            interval_ms: 10_000,
+        },
+        None,
+    ));
     let mut out = Vec::new();
     t.on_event(0, &probe("A", 1_000, 50.0), 0, &mut out);
     t.on_tick(0, &mut out);
@@ -136,14 +205,24 @@ fn updates_mode_emits_changed_windows_then_a_final() {
     t.on_tick(10_000, &mut out);
     t.on_tick(20_000, &mut out); // due, but nothing changed
     t.on_event(2, &probe("B", 60_000, 60.0), 21_000, &mut out);
-    let seen: Vec<(&str, u32, bool)> = out.iter().map(|e| (e.segment_id.as_str(), e.samples, e.is_final)).collect();
+    let seen: Vec<(&str, u32, bool)> = out
+        .iter()
+        .map(|e| (e.segment_id.as_str(), e.samples, e.is_final))
+        .collect();
     assert_eq!(seen, vec![("A", 1, false), ("A", 2, false), ("A", 2, true)]);
 }
 
 #[test]
 fn congestion_fields_from_catalog() {
     let mut t = Task::new(tumbling(60, 0));
-    let (_, out) = run(&mut t, &[probe("A", 0, 25.0), probe("A", 1, 25.0), probe("A", 60_000, 90.0)]);
+    let (_, out) = run(
+        &mut t,
+        &[
+            probe("A", 0, 25.0),
+            probe("A", 1, 25.0),
+            probe("A", 60_000, 90.0),
+        ],
+    );
     let w = &out[0];
     assert_eq!(w.free_flow_kph, 100.0);
     assert_eq!(w.speed_ratio, Some(0.25));
@@ -169,13 +248,24 @@ fn checkpoint_commits_oldest_open_window_and_restore_rebuilds_it() {
     let mut first = Task::new(tumbling(60, 0));
     let (_, mut got) = run(&mut first, &events[..5]);
     let cp = first.checkpoint();
-    assert_eq!(cp, Checkpoint { offset: Some(3), stream_time: Some(121_000), position: Some(5) });
+    assert_eq!(
+        cp,
+        Checkpoint {
+            offset: Some(3),
+            stream_time: Some(121_000),
+            position: Some(5)
+        }
+    );
     let mut second = Task::restore(tumbling(60, 0), cp);
     let mut out = Vec::new();
     for (offset, e) in events.iter().enumerate().skip(3) {
         let outcome = second.on_event(offset as i64, e, 0, &mut out);
         if offset == 4 {
-            assert_eq!(outcome, Outcome::Replayed, "a late event re-read after restart is not late twice");
+            assert_eq!(
+                outcome,
+                Outcome::Replayed,
+                "a late event re-read after restart is not late twice"
+            );
         }
     }
     second.close_all(&mut out);
@@ -189,7 +279,10 @@ fn reports_advance_stream_time_but_open_no_window() {
     let report = RawEvent {
         segment_id: "A",
         ts: 120_000,
-        body: EventBody::Report { report_id: None, category: super::event::ReportCategory::Accident },
+        body: EventBody::Report {
+            report_id: None,
+            category: super::event::ReportCategory::Accident,
+        },
     };
     let (outcomes, out) = run(&mut t, &[probe("A", 1_000, 50.0), report]);
     assert_eq!(outcomes[1], Outcome::Report);

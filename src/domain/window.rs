@@ -21,7 +21,11 @@ impl WindowSpec {
     /// guarantees it); `grace` must be ≥ 0.
     pub fn new(size_ms: i64, advance_ms: i64, grace_ms: i64) -> Self {
         debug_assert!(size_ms > 0 && advance_ms > 0 && advance_ms <= size_ms && grace_ms >= 0);
-        Self { size_ms, advance_ms, grace_ms }
+        Self {
+            size_ms,
+            advance_ms,
+            grace_ms,
+        }
     }
 
     pub fn tumbling(size_ms: i64, grace_ms: i64) -> Self {
@@ -38,7 +42,9 @@ impl WindowSpec {
     pub fn starts_for(&self, ts: EpochMillis) -> impl Iterator<Item = EpochMillis> + use<> {
         let advance = self.advance_ms;
         let last = self.last_start(ts);
-        let first = (ts - self.size_ms + self.advance_ms).max(0).div_euclid(self.advance_ms)
+        let first = (ts - self.size_ms + self.advance_ms)
+            .max(0)
+            .div_euclid(self.advance_ms)
             * self.advance_ms;
         (0..)
             .map(move |k| first + k * advance)

@@ -12,12 +12,19 @@ fn opt(v: Option<i64>) -> String {
 }
 
 pub fn encode(cp: &Checkpoint) -> String {
-    format!("{VERSION};st={};pos={}", opt(cp.stream_time), opt(cp.position))
+    format!(
+        "{VERSION};st={};pos={}",
+        opt(cp.stream_time),
+        opt(cp.position)
+    )
 }
 
 /// The checkpoint for a partition committed at `offset` with `metadata`.
 pub fn decode(offset: Option<i64>, metadata: &str) -> Checkpoint {
-    let mut cp = Checkpoint { offset, ..Checkpoint::default() };
+    let mut cp = Checkpoint {
+        offset,
+        ..Checkpoint::default()
+    };
     let mut parts = metadata.split(';');
     if parts.next() != Some(VERSION) {
         return cp;
@@ -38,9 +45,16 @@ mod tests {
 
     #[test]
     fn round_trip_and_foreign_metadata() {
-        let cp = Checkpoint { offset: Some(7), stream_time: Some(1_700_000_000_000), position: Some(12) };
+        let cp = Checkpoint {
+            offset: Some(7),
+            stream_time: Some(1_700_000_000_000),
+            position: Some(12),
+        };
         assert_eq!(decode(Some(7), &encode(&cp)), cp);
-        let empty = Checkpoint { offset: Some(3), ..Checkpoint::default() };
+        let empty = Checkpoint {
+            offset: Some(3),
+            ..Checkpoint::default()
+        };
         assert_eq!(decode(Some(3), &encode(&empty)), empty);
         assert_eq!(decode(Some(3), "written by someone else"), empty);
         assert_eq!(decode(None, ""), Checkpoint::default());

@@ -9,7 +9,10 @@ fn base(k: &KafkaConfig, role: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.bootstrap_servers)
         .set("client.id", format!("roadpulse-{role}"))
-        .set("statistics.interval.ms", k.statistics_interval.millis().to_string());
+        .set(
+            "statistics.interval.ms",
+            k.statistics_interval.millis().to_string(),
+        );
     c
 }
 

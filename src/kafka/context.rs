@@ -23,20 +23,28 @@ pub(crate) struct WorkerContext {
 impl WorkerContext {
     pub fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic while holding the lock would already have ended the worker thread.
-        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 fn keys(tpl: &TopicPartitionList) -> Vec<PartitionKey> {
-    tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
 }
 
 /// A small fixed set of labels for client errors.
 pub(crate) fn error_kind(e: &KafkaError) -> &'static str {
     match e.rdkafka_error_code() {
         Some(RDKafkaErrorCode::AllBrokersDown) => "all_brokers_down",
-        Some(RDKafkaErrorCode::BrokerTransportFailure) | Some(RDKafkaErrorCode::Resolve) => "transport",
-        Some(RDKafkaErrorCode::Authentication) | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => "authentication",
+        Some(RDKafkaErrorCode::BrokerTransportFailure) | Some(RDKafkaErrorCode::Resolve) => {
+            "transport"
+        }
+        Some(RDKafkaErrorCode::Authentication)
+        | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => "authentication",
         Some(RDKafkaErrorCode::MessageTimedOut) => "timeout",
         _ => "other",
     }
@@ -47,7 +55,10 @@ impl ClientContext for WorkerContext {
         for (name, topic) in &stats.topics {
             for (id, p) in &topic.partitions {
                 if *id >= 0 && p.consumer_lag >= 0 {
-                    self.metrics.consumer_lag.with_label_values(&[name.as_str(), &id.to_string()]).set(p.consumer_lag);
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[name.as_str(), &id.to_string()])
+                        .set(p.consumer_lag);
                 }
             }
         }
@@ -60,7 +71,9 @@ impl ClientContext for WorkerContext {
 
 impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(tpl) = rebalance else { return };
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
         let revoked = keys(tpl);
         let mut shared = self.lock();
         if consumer.assignment_lost() {
@@ -71,7 +84,10 @@ impl ConsumerContext for WorkerContext {
         }
         for key in &revoked {
             shared.tasks.remove(key);
-            let _ = self.metrics.consumer_lag.remove_label_values(&[key.0.as_str(), &key.1.to_string()]);
+            let _ = self
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[key.0.as_str(), &key.1.to_string()]);
         }
         self.metrics.windows_open.set(shared.open_windows() as i64);
     }
@@ -83,7 +99,9 @@ impl ConsumerContext for WorkerContext {
                 self.health.set_ready(true);
             }
             Rebalance::Revoke(_) => {}
-            Rebalance::Error(e) => telemetry::kafka_error(&self.metrics, "rebalance", &e.to_string()),
+            Rebalance::Error(e) => {
+                telemetry::kafka_error(&self.metrics, "rebalance", &e.to_string())
+            }
         }
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.metrics.assigned_partitions.set(assigned as i64);

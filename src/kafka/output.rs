@@ -46,7 +46,10 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, which: usize) {
         match result {
             Ok(_) => {
-                self.metrics.events_produced.with_label_values(&[&self.topics[which]]).inc();
+                self.metrics
+                    .events_produced
+                    .with_label_values(&[&self.topics[which]])
+                    .inc();
                 if which == DEAD_LETTER {
                     telemetry::dead_lettered(&self.metrics);
                 }
@@ -72,8 +75,13 @@ impl Output {
             topics: [k.congestion_topic.clone(), k.dlq_topic.clone()],
             failures: AtomicU64::new(0),
         };
-        let producer = super::client::producer_config(k).create_with_context(context).map_err(KafkaFailure::client)?;
-        Ok(Output { producer, buf: Vec::with_capacity(1024) })
+        let producer = super::client::producer_config(k)
+            .create_with_context(context)
+            .map_err(KafkaFailure::client)?;
+        Ok(Output {
+            producer,
+            buf: Vec::with_capacity(1024),
+        })
     }
 
     fn topic(&self, which: usize) -> &str {
@@ -82,7 +90,11 @@ impl Output {
 
     /// Queues a congestion event keyed by its segment. Waits while the local queue is full
     /// (back-pressure) for at most `patience`.
-    pub fn send_congestion(&mut self, event: &CongestionEvent, patience: Duration) -> Result<(), KafkaError> {
+    pub fn send_congestion(
+        &mut self,
+        event: &CongestionEvent,
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
         self.buf.clear();
         json::encode_congestion(event, &mut self.buf);
         let topic = self.producer.context().topics[CONGESTION].clone();
@@ -98,23 +110,49 @@ impl Output {
     /// commit rewinds instead of committing past it.
     fn note(&self, result: Result<(), KafkaError>) -> Result<(), KafkaError> {
         if result.is_err() {
-            self.producer.context().failures.fetch_add(1, Ordering::SeqCst);
+            self.producer
+                .context()
+                .failures
+                .fetch_add(1, Ordering::SeqCst);
         }
         result
     }
 
     /// Queues a poison record, bytes unchanged, with headers naming its origin and error.
-    pub fn send_dead_letter(&mut self, key: Option<&[u8]>, payload: Option<&[u8]>, origin: Origin<'_>, err: &InvalidEvent, patience: Duration) -> Result<(), KafkaError> {
+    pub fn send_dead_letter(
+        &mut self,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        origin: Origin<'_>,
+        err: &InvalidEvent,
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
         let partition = origin.partition.to_string();
         let offset = origin.offset.to_string();
         let headers = OwnedHeaders::new_with_capacity(5)
-            .insert(Header { key: H_TOPIC, value: Some(origin.topic) })
-            .insert(Header { key: H_PARTITION, value: Some(&partition) })
-            .insert(Header { key: H_OFFSET, value: Some(&offset) })
-            .insert(Header { key: H_KIND, value: Some(err.kind.as_str()) })
-            .insert(Header { key: H_MESSAGE, value: Some(&err.message) });
+            .insert(Header {
+                key: H_TOPIC,
+                value: Some(origin.topic),
+            })
+            .insert(Header {
+                key: H_PARTITION,
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: H_OFFSET,
+                value: Some(&offset),
+            })
+            .insert(Header {
+                key: H_KIND,
+                value: Some(err.kind.as_str()),
+            })
+            .insert(Header {
+                key: H_MESSAGE,
+                value: Some(&err.message),
+            });
         let topic = self.topic(DEAD_LETTER).to_string();
-        let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&topic, DEAD_LETTER).headers(headers);
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&topic, DEAD_LETTER).headers(headers);
         record.key = key;
         record.payload = payload;
         let result = send(&self.producer, record, patience);
@@ -130,7 +168,11 @@ impl Output {
     }
 }
 
-fn send<K, P>(producer: &ThreadedProducer<DeliveryContext>, mut record: BaseRecord<'_, K, P, usize>, patience: Duration) -> Result<(), KafkaError>
+fn send<K, P>(
+    producer: &ThreadedProducer<DeliveryContext>,
+    mut record: BaseRecord<'_, K, P, usize>,
+    patience: Duration,
+) -> Result<(), KafkaError>
 where
     K: rdkafka::message::ToBytes + ?Sized,
     P: rdkafka::message::ToBytes + ?Sized,
@@ -139,7 +181,9 @@ where
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                if Instant::now() < deadline =>
+            {
                 record = back;
                 std::thread::sleep(Duration::from_millis(2));
             }

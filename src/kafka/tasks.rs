@@ -37,11 +37,21 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The task of a partition, restoring it from its committed checkpoint on first use.
-    pub fn task<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, topic: &str, partition: i32) -> &mut Assigned {
+    pub fn task<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        topic: &str,
+        partition: i32,
+    ) -> &mut Assigned {
         let key = (topic.to_string(), partition);
         if !self.tasks.contains_key(&key) {
             let committed = committed_checkpoint(consumer, topic, partition, self.flush_timeout);
-            tracing::info!(topic, partition, ?committed, "task restored from committed checkpoint");
+            tracing::info!(
+                topic,
+                partition,
+                ?committed,
+                "task restored from committed checkpoint"
+            );
             let task = Task::restore(Arc::clone(&self.settings), committed);
             self.tasks.insert(key.clone(), Assigned { task, committed });
         }
@@ -50,9 +60,17 @@ impl Shared {
 
     /// Flushes outputs, then commits the checkpoints of `only` (or of every task). Returns
     /// false when nothing was committed.
-    pub fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, only: Option<&[PartitionKey]>) -> bool {
+    pub fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        only: Option<&[PartitionKey]>,
+    ) -> bool {
         if !self.output.flush(self.flush_timeout) {
-            telemetry::committed(&self.metrics, false, "outputs not acknowledged; rewinding to the last commit");
+            telemetry::committed(
+                &self.metrics,
+                false,
+                "outputs not acknowledged; rewinding to the last commit",
+            );
             self.rewind(consumer);
             return false;
         }
@@ -63,7 +81,9 @@ impl Shared {
                 continue;
             }
             let cp = assigned.task.checkpoint();
-            let Some(offset) = cp.offset.filter(|_| cp != assigned.committed) else { continue };
+            let Some(offset) = cp.offset.filter(|_| cp != assigned.committed) else {
+                continue;
+            };
             let mut elem = tpl.add_partition(&key.0, key.1);
             if elem.set_offset(Offset::Offset(offset)).is_ok() {
                 elem.set_metadata(checkpoint::encode(&cp));
@@ -94,7 +114,10 @@ impl Shared {
     fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
         for ((topic, partition), assigned) in self.tasks.iter_mut() {
             assigned.task = Task::restore(Arc::clone(&self.settings), assigned.committed);
-            let to = assigned.committed.offset.map_or(Offset::Beginning, Offset::Offset);
+            let to = assigned
+                .committed
+                .offset
+                .map_or(Offset::Beginning, Offset::Offset);
             if let Err(e) = consumer.seek(topic, *partition, to, self.flush_timeout) {
                 tracing::warn!(topic, partition, "cannot rewind partition: {e}");
             }
@@ -106,7 +129,12 @@ impl Shared {
     }
 }
 
-fn committed_checkpoint<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, partition: i32, timeout: Duration) -> Checkpoint {
+fn committed_checkpoint<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Checkpoint {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, partition);
     match consumer.committed_offsets(tpl, timeout) {
@@ -118,7 +146,11 @@ fn committed_checkpoint<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &
             })
             .unwrap_or_default(),
         Err(e) => {
-            tracing::warn!(topic, partition, "cannot read committed offset, starting without a checkpoint: {e}");
+            tracing::warn!(
+                topic,
+                partition,
+                "cannot read committed offset, starting without a checkpoint: {e}"
+            );
             Checkpoint::default()
         }
     }

@@ -47,10 +47,18 @@ pub fn run(
         metrics: Arc::clone(&metrics),
         flush_timeout: k.shutdown_timeout.std() / 2,
     };
-    let context = WorkerContext { shared: Mutex::new(shared), metrics: Arc::clone(&metrics), health: Arc::clone(&health) };
-    let consumer: BaseConsumer<WorkerContext> = client::consumer_config(k).create_with_context(context).map_err(KafkaFailure::client)?;
+    let context = WorkerContext {
+        shared: Mutex::new(shared),
+        metrics: Arc::clone(&metrics),
+        health: Arc::clone(&health),
+    };
+    let consumer: BaseConsumer<WorkerContext> = client::consumer_config(k)
+        .create_with_context(context)
+        .map_err(KafkaFailure::client)?;
     let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics).map_err(|e| KafkaFailure::Subscribe(e.to_string()))?;
+    consumer
+        .subscribe(&topics)
+        .map_err(|e| KafkaFailure::Subscribe(e.to_string()))?;
     health.set_live(true);
     tracing::info!(group = %k.group_id, topics = ?topics, "worker subscribed");
 
@@ -88,7 +96,12 @@ impl Loop {
             .kafka
             .input_topics
             .iter()
-            .map(|t| (t.clone(), metrics.events_consumed.with_label_values(&[t.as_str()])))
+            .map(|t| {
+                (
+                    t.clone(),
+                    metrics.events_consumed.with_label_values(&[t.as_str()]),
+                )
+            })
             .collect();
         Loop {
             metrics: Arc::clone(metrics),
@@ -106,9 +119,15 @@ impl Loop {
             Some(Ok(msg)) => {
                 let started = Instant::now();
                 self.handle(consumer, &msg);
-                self.metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+                self.metrics
+                    .processing_seconds
+                    .observe(started.elapsed().as_secs_f64());
             }
-            Some(Err(e)) => telemetry::kafka_error(&self.metrics, super::context::error_kind(&e), &e.to_string()),
+            Some(Err(e)) => telemetry::kafka_error(
+                &self.metrics,
+                super::context::error_kind(&e),
+                &e.to_string(),
+            ),
             None => {}
         }
         if self.last_tick.elapsed() >= TICK {
@@ -122,7 +141,11 @@ impl Loop {
     }
 
     fn handle(&mut self, consumer: &BaseConsumer<WorkerContext>, msg: &BorrowedMessage<'_>) {
-        let origin = Origin { topic: msg.topic(), partition: msg.partition(), offset: msg.offset() };
+        let origin = Origin {
+            topic: msg.topic(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+        };
         if let Some((_, c)) = self.topics.iter().find(|(t, _)| t == origin.topic) {
             c.inc();
         }
@@ -131,16 +154,30 @@ impl Loop {
         let payload = msg.payload().unwrap_or_default();
         let now = now_ms();
         let out = &mut self.out;
-        let result = codec::with_raw_event(payload, |e| (assigned.task.on_event(origin.offset, e, now, out), e.ts));
+        let result = codec::with_raw_event(payload, |e| {
+            (assigned.task.on_event(origin.offset, e, now, out), e.ts)
+        });
         let stream_time = assigned.task.stream_time();
         match result {
-            Ok((Outcome::Late, ts)) => telemetry::late_event(&self.metrics, origin, ts, stream_time),
+            Ok((Outcome::Late, ts)) => {
+                telemetry::late_event(&self.metrics, origin, ts, stream_time)
+            }
             Ok((Outcome::Report, _)) => self.metrics.reports.inc(),
             Ok(_) => {}
             Err(err) => {
                 telemetry::poison_record(&self.metrics, origin, &err);
-                if let Err(e) = shared.output.send_dead_letter(msg.key(), msg.payload(), origin, &err, self.patience) {
-                    telemetry::kafka_error(&self.metrics, "produce", &format!("cannot queue dead letter: {e}"));
+                if let Err(e) = shared.output.send_dead_letter(
+                    msg.key(),
+                    msg.payload(),
+                    origin,
+                    &err,
+                    self.patience,
+                ) {
+                    telemetry::kafka_error(
+                        &self.metrics,
+                        "produce",
+                        &format!("cannot queue dead letter: {e}"),
+                    );
                 }
             }
         }
@@ -162,13 +199,20 @@ impl Loop {
         for event in self.out.drain(..) {
             if event.is_final {
                 self.metrics.windows_closed.inc();
-                self.levels.observe(&self.metrics, &event.segment_id, event.level);
+                self.levels
+                    .observe(&self.metrics, &event.segment_id, event.level);
             } else {
                 self.metrics.window_updates.inc();
             }
-            self.metrics.end_to_end_seconds.observe((now - event.window_end).max(0) as f64 / 1000.0);
+            self.metrics
+                .end_to_end_seconds
+                .observe((now - event.window_end).max(0) as f64 / 1000.0);
             if let Err(e) = shared.output.send_congestion(&event, self.patience) {
-                telemetry::kafka_error(&self.metrics, "produce", &format!("cannot queue congestion event: {e}"));
+                telemetry::kafka_error(
+                    &self.metrics,
+                    "produce",
+                    &format!("cannot queue congestion event: {e}"),
+                );
             }
         }
     }
@@ -191,8 +235,14 @@ impl LevelBoard {
             return;
         }
         if let Some(p) = previous {
-            metrics.segments_by_level.with_label_values(&[p.as_str()]).dec();
+            metrics
+                .segments_by_level
+                .with_label_values(&[p.as_str()])
+                .dec();
         }
-        metrics.segments_by_level.with_label_values(&[level.as_str()]).inc();
+        metrics
+            .segments_by_level
+            .with_label_values(&[level.as_str()])
+            .inc();
     }
 }

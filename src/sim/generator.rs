@@ -75,7 +75,11 @@ const ROADS: [&str; 6] = ["A1", "A7", "M4", "M25", "I-5", "B12"];
 /// The id of segment `i`: road, direction and kilometre, like `M25-S-017`.
 pub fn segment_id(i: u32) -> String {
     let road = ROADS[(i as usize) % ROADS.len()];
-    let dir = if (i / ROADS.len() as u32) % 2 == 0 { 'N' } else { 'S' };
+    let dir = if (i / ROADS.len() as u32) % 2 == 0 {
+        'N'
+    } else {
+        'S'
+    };
     format!("{road}-{dir}-{:03}", i / (2 * ROADS.len() as u32))
 }
 
@@ -88,7 +92,11 @@ pub fn free_flow_kph(i: u32) -> f64 {
 pub fn catalog(segments: u32) -> Catalog {
     let mut c = Catalog::default();
     for i in 0..segments {
-        let info = SegmentInfo { free_flow_kph: free_flow_kph(i), lanes: Some(2 + i % 3), ..SegmentInfo::default() };
+        let info = SegmentInfo {
+            free_flow_kph: free_flow_kph(i),
+            lanes: Some(2 + i % 3),
+            ..SegmentInfo::default()
+        };
         c.insert(segment_id(i), info);
     }
     c
@@ -104,7 +112,12 @@ pub struct Workload {
 impl Workload {
     pub fn new(cfg: WorkloadConfig) -> Self {
         let ids = (0..cfg.segments.max(1)).map(segment_id).collect();
-        Workload { rng: Rng::new(cfg.seed), n: 0, ids, cfg }
+        Workload {
+            rng: Rng::new(cfg.seed),
+            n: 0,
+            ids,
+            cfg,
+        }
     }
 
     /// Share of free-flow speed segment `i` runs at, at event time `ts`: one in five segments
@@ -121,11 +134,20 @@ impl Workload {
     pub fn record_at(&mut self, clock_ms: i64) -> Record {
         self.n += 1;
         let i = self.rng.below(self.ids.len() as u64) as u32;
-        let lag = if self.cfg.disorder_ms > 0 { self.rng.below(self.cfg.disorder_ms as u64) as i64 } else { 0 };
+        let lag = if self.cfg.disorder_ms > 0 {
+            self.rng.below(self.cfg.disorder_ms as u64) as i64
+        } else {
+            0
+        };
         let ts = (clock_ms - lag).max(0);
         let key = self.ids[i as usize].clone();
         if self.rng.unit() < self.cfg.poison_ratio {
-            return Record { value: self.poison(&key, ts), key, ts, poison: true };
+            return Record {
+                value: self.poison(&key, ts),
+                key,
+                ts,
+                poison: true,
+            };
         }
         let roll = self.rng.unit();
         let value = if roll < 0.80 {
@@ -133,33 +155,48 @@ impl Workload {
         } else if roll < 0.999 {
             self.detector(&key, i, ts)
         } else {
-            format!(r#"{{"type":"report","segment_id":"{key}","ts":{ts},"report_id":"r{}","category":"accident","source":"sim"}}"#, self.n)
+            format!(
+                r#"{{"type":"report","segment_id":"{key}","ts":{ts},"report_id":"r{}","category":"accident","source":"sim"}}"#,
+                self.n
+            )
         };
-        Record { key, value: value.into_bytes(), ts, poison: false }
+        Record {
+            key,
+            value: value.into_bytes(),
+            ts,
+            poison: false,
+        }
     }
 
     fn probe(&mut self, key: &str, i: u32, ts: i64) -> String {
         let noise = 0.9 + 0.2 * (self.rng.unit() + self.rng.unit()) / 2.0;
         let speed = free_flow_kph(i) * self.speed_factor(i, ts) * noise;
         let vehicle = self.rng.below(5_000);
-        format!(r#"{{"type":"probe","segment_id":"{key}","ts":{ts},"speed_kph":{speed:.1},"vehicle_id":"veh-{vehicle}","source":"sim"}}"#)
+        format!(
+            r#"{{"type":"probe","segment_id":"{key}","ts":{ts},"speed_kph":{speed:.1},"vehicle_id":"veh-{vehicle}","source":"sim"}}"#
+        )
     }
 
     fn detector(&mut self, key: &str, i: u32, ts: i64) -> String {
         let lane = 1 + self.rng.below(2);
         let factor = self.speed_factor(i, ts);
         let speed = free_flow_kph(i) * factor;
-        let flow_per_lane = 1_800.0 * (0.4 + 0.6 * (1.0 - factor).min(0.5) * 2.0).min(1.0) * factor.max(0.3);
+        let flow_per_lane =
+            1_800.0 * (0.4 + 0.6 * (1.0 - factor).min(0.5) * 2.0).min(1.0) * factor.max(0.3);
         let volume = (flow_per_lane / 120.0 * (0.8 + 0.4 * self.rng.unit())).round();
         let occupancy = (flow_per_lane / speed.max(5.0) * 6.7 / 1000.0).clamp(0.0, 0.95);
-        format!(r#"{{"type":"detector","segment_id":"{key}","ts":{ts},"detector_id":"det-{i}-{lane}","lane":{lane},"interval_s":30,"volume":{volume},"occupancy":{occupancy:.4},"speed_kph":{speed:.1}}}"#)
+        format!(
+            r#"{{"type":"detector","segment_id":"{key}","ts":{ts},"detector_id":"det-{i}-{lane}","lane":{lane},"interval_s":30,"volume":{volume},"occupancy":{occupancy:.4},"speed_kph":{speed:.1}}}"#
+        )
     }
 
     fn poison(&mut self, key: &str, ts: i64) -> Vec<u8> {
         match self.rng.below(4) {
-            0 => format!(r#"{{"type":"probe","segment_id":"{key}","ts":{ts},"speed_kph":"#).into_bytes(),
+            0 => format!(r#"{{"type":"probe","segment_id":"{key}","ts":{ts},"speed_kph":"#)
+                .into_bytes(),
             1 => format!(r#"{{"type":"probe","segment_id":"{key}","ts":{ts}}}"#).into_bytes(),
-            2 => format!(r#"{{"type":"probe","segment_id":"{key}","ts":{ts},"speed_kph":-12}}"#).into_bytes(),
+            2 => format!(r#"{{"type":"probe","segment_id":"{key}","ts":{ts},"speed_kph":-12}}"#)
+                .into_bytes(),
             _ => vec![0xff, 0xfe, b'{', 0x00],
         }
     }
@@ -167,7 +204,9 @@ impl Workload {
     /// `count` records on an event-time clock starting at `start_ms`.
     pub fn take(mut self, count: u64) -> Vec<Record> {
         let step = 1_000.0 / self.cfg.events_per_sec.max(0.001);
-        (0..count).map(|k| self.record_at(self.cfg.start_ms + (k as f64 * step) as i64)).collect()
+        (0..count)
+            .map(|k| self.record_at(self.cfg.start_ms + (k as f64 * step) as i64))
+            .collect()
     }
 }
 
@@ -178,15 +217,26 @@ mod tests {
 
     #[test]
     fn same_seed_same_records_and_records_decode() {
-        let cfg = WorkloadConfig { poison_ratio: 0.05, ..WorkloadConfig::default() };
+        let cfg = WorkloadConfig {
+            poison_ratio: 0.05,
+            ..WorkloadConfig::default()
+        };
         let a = Workload::new(cfg.clone()).take(2_000);
         let b = Workload::new(cfg).take(2_000);
         assert_eq!(a, b);
         let poison = a.iter().filter(|r| r.poison).count();
-        assert!((50..=150).contains(&poison), "about 5% poison, got {poison}");
+        assert!(
+            (50..=150).contains(&poison),
+            "about 5% poison, got {poison}"
+        );
         for r in &a {
             let ok = codec::with_raw_event(&r.value, |e| e.segment_id == r.key).unwrap_or(false);
-            assert_eq!(ok, !r.poison, "record {:?}", String::from_utf8_lossy(&r.value));
+            assert_eq!(
+                ok,
+                !r.poison,
+                "record {:?}",
+                String::from_utf8_lossy(&r.value)
+            );
         }
     }
 

@@ -5,8 +5,8 @@
 //! in [`Metrics::new`], so nothing can panic later on a duplicate registration.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -35,31 +35,37 @@ pub struct Metrics {
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric name");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric name");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("valid metric name");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric name");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
 fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("valid metric name");
-    r.register(Box::new(h.clone())).expect("metric registered once");
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric name");
+    r.register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
@@ -67,37 +73,127 @@ impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
         let m = Metrics {
-            events_consumed: counter_vec(&r, "roadpulse_events_consumed_total", "Input records consumed, by topic.", &["topic"]),
-            events_produced: counter_vec(&r, "roadpulse_events_produced_total", "Output records acknowledged by the broker, by topic.", &["topic"]),
-            decode_errors: counter_vec(&r, "roadpulse_decode_errors_total", "Input records that failed decoding or validation, by kind.", &["kind"]),
-            dlq_records: counter(&r, "roadpulse_dlq_records_total", "Poison records written to the dead-letter topic."),
-            late_events: counter(&r, "roadpulse_late_events_total", "Events whose every window had already closed."),
+            events_consumed: counter_vec(
+                &r,
+                "roadpulse_events_consumed_total",
+                "Input records consumed, by topic.",
+                &["topic"],
+            ),
+            events_produced: counter_vec(
+                &r,
+                "roadpulse_events_produced_total",
+                "Output records acknowledged by the broker, by topic.",
+                &["topic"],
+            ),
+            decode_errors: counter_vec(
+                &r,
+                "roadpulse_decode_errors_total",
+                "Input records that failed decoding or validation, by kind.",
+                &["kind"],
+            ),
+            dlq_records: counter(
+                &r,
+                "roadpulse_dlq_records_total",
+                "Poison records written to the dead-letter topic.",
+            ),
+            late_events: counter(
+                &r,
+                "roadpulse_late_events_total",
+                "Events whose every window had already closed.",
+            ),
             reports: counter(&r, "roadpulse_reports_total", "Incident reports consumed."),
-            windows_open: gauge(&r, "roadpulse_windows_open", "Open (segment, window) accumulators across assigned tasks."),
-            windows_closed: counter(&r, "roadpulse_windows_closed_total", "Final window results emitted."),
-            window_updates: counter(&r, "roadpulse_window_updates_total", "Early (non-final) window results emitted."),
-            processing_seconds: histogram(&r, "roadpulse_processing_seconds", "Time to process one polled batch of records.",
-                prometheus::exponential_buckets(0.000_05, 4.0, 10).expect("valid buckets")),
-            end_to_end_seconds: histogram(&r, "roadpulse_end_to_end_latency_seconds",
+            windows_open: gauge(
+                &r,
+                "roadpulse_windows_open",
+                "Open (segment, window) accumulators across assigned tasks.",
+            ),
+            windows_closed: counter(
+                &r,
+                "roadpulse_windows_closed_total",
+                "Final window results emitted.",
+            ),
+            window_updates: counter(
+                &r,
+                "roadpulse_window_updates_total",
+                "Early (non-final) window results emitted.",
+            ),
+            processing_seconds: histogram(
+                &r,
+                "roadpulse_processing_seconds",
+                "Time to process one polled batch of records.",
+                prometheus::exponential_buckets(0.000_05, 4.0, 10).expect("valid buckets"),
+            ),
+            end_to_end_seconds: histogram(
+                &r,
+                "roadpulse_end_to_end_latency_seconds",
                 "From the newest event time in a window to its result being produced.",
-                vec![0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0]),
-            consumer_lag: gauge_vec(&r, "roadpulse_consumer_lag_messages", "Consumer lag per assigned partition (librdkafka statistics).", &["topic", "partition"]),
-            assigned_partitions: gauge(&r, "roadpulse_assigned_partitions", "Input partitions assigned to this worker."),
-            rebalances: counter_vec(&r, "roadpulse_rebalances_total", "Rebalance callbacks, by kind (assign, revoke, lost, error).", &["kind"]),
-            commits: counter_vec(&r, "roadpulse_commits_total", "Offset commits, by outcome (ok, failed).", &["outcome"]),
-            produce_errors: counter(&r, "roadpulse_produce_errors_total", "Output records the broker did not acknowledge."),
-            kafka_errors: counter_vec(&r, "roadpulse_kafka_errors_total", "Client-level Kafka errors reported by librdkafka, by kind.", &["kind"]),
-            segments_by_level: gauge_vec(&r, "roadpulse_segments_by_level", "Segments whose latest final window has this congestion level.", &["level"]),
-            incidents_active: gauge(&r, "roadpulse_incidents_active", "Incidents currently open."),
-            build_info: gauge_vec(&r, "roadpulse_build_info", "Build information; value is always 1.", &["version"]),
+                vec![0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0],
+            ),
+            consumer_lag: gauge_vec(
+                &r,
+                "roadpulse_consumer_lag_messages",
+                "Consumer lag per assigned partition (librdkafka statistics).",
+                &["topic", "partition"],
+            ),
+            assigned_partitions: gauge(
+                &r,
+                "roadpulse_assigned_partitions",
+                "Input partitions assigned to this worker.",
+            ),
+            rebalances: counter_vec(
+                &r,
+                "roadpulse_rebalances_total",
+                "Rebalance callbacks, by kind (assign, revoke, lost, error).",
+                &["kind"],
+            ),
+            commits: counter_vec(
+                &r,
+                "roadpulse_commits_total",
+                "Offset commits, by outcome (ok, failed).",
+                &["outcome"],
+            ),
+            produce_errors: counter(
+                &r,
+                "roadpulse_produce_errors_total",
+                "Output records the broker did not acknowledge.",
+            ),
+            kafka_errors: counter_vec(
+                &r,
+                "roadpulse_kafka_errors_total",
+                "Client-level Kafka errors reported by librdkafka, by kind.",
+                &["kind"],
+            ),
+            segments_by_level: gauge_vec(
+                &r,
+                "roadpulse_segments_by_level",
+                "Segments whose latest final window has this congestion level.",
+                &["level"],
+            ),
+            incidents_active: gauge(
+                &r,
+                "roadpulse_incidents_active",
+                "Incidents currently open.",
+            ),
+            build_info: gauge_vec(
+                &r,
+                "roadpulse_build_info",
+                "Build information; value is always 1.",
+                &["version"],
+            ),
             registry: r,
         };
-        m.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for level in crate::domain::congestion::Level::ALL {
-            m.segments_by_level.with_label_values(&[level.as_str()]).set(0);
+            m.segments_by_level
+                .with_label_values(&[level.as_str()])
+                .set(0);
         }
         for kind in crate::domain::event::InvalidKind::ALL {
-            m.decode_errors.with_label_values(&[kind.as_str()]).inc_by(0);
+            m.decode_errors
+                .with_label_values(&[kind.as_str()])
+                .inc_by(0);
         }
         m
     }

@@ -20,7 +20,9 @@ pub enum LogFormat {
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Plain => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -37,9 +39,17 @@ pub struct Origin<'a> {
 
 /// A record failed decoding or validation and is on its way to the dead-letter topic.
 pub fn poison_record(m: &Metrics, origin: Origin<'_>, err: &InvalidEvent) {
-    m.decode_errors.with_label_values(&[err.kind.as_str()]).inc();
-    tracing::warn!(topic = origin.topic, partition = origin.partition, offset = origin.offset,
-        kind = err.kind.as_str(), "poison record sent to the dead-letter topic: {}", err.message);
+    m.decode_errors
+        .with_label_values(&[err.kind.as_str()])
+        .inc();
+    tracing::warn!(
+        topic = origin.topic,
+        partition = origin.partition,
+        offset = origin.offset,
+        kind = err.kind.as_str(),
+        "poison record sent to the dead-letter topic: {}",
+        err.message
+    );
 }
 
 /// A poison record was acknowledged by the dead-letter topic.
@@ -50,8 +60,14 @@ pub fn dead_lettered(m: &Metrics) {
 /// An event arrived after every window it belongs to had closed.
 pub fn late_event(m: &Metrics, origin: Origin<'_>, ts: i64, stream_time: Option<i64>) {
     m.late_events.inc();
-    tracing::debug!(topic = origin.topic, partition = origin.partition, offset = origin.offset,
-        ts, stream_time, "late event dropped: all its windows had closed");
+    tracing::debug!(
+        topic = origin.topic,
+        partition = origin.partition,
+        offset = origin.offset,
+        ts,
+        stream_time,
+        "late event dropped: all its windows had closed"
+    );
 }
 
 /// The group handed this worker partitions, or took them away.
@@ -62,7 +78,9 @@ pub fn rebalance(m: &Metrics, kind: &'static str, partitions: &[(String, i32)]) 
 
 /// An offset commit finished.
 pub fn committed(m: &Metrics, ok: bool, detail: &str) {
-    m.commits.with_label_values(&[if ok { "ok" } else { "failed" }]).inc();
+    m.commits
+        .with_label_values(&[if ok { "ok" } else { "failed" }])
+        .inc();
     if ok {
         tracing::debug!("committed offsets: {detail}");
     } else {

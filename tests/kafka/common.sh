@@ -3,8 +3,8 @@
 
 KAFKA_VERSION=4.3.1
 KAFKA_HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-KAFKA_CACHE="${ROADPULSE_KAFKA_CACHE:-${HOME:-/tmp}/.cache/roadpulse/kafka-$KAFKA_VERSION}"
-KAFKA_DIR="${ROADPULSE_KAFKA_DIR:-/tmp/roadpulse-kafka}"
+KAFKA_CACHE="${RP_KAFKA_CACHE:-${HOME:-/tmp}/.cache/roadpulse/kafka-$KAFKA_VERSION}"
+KAFKA_DIR="${RP_KAFKA_DIR:-/tmp/roadpulse-kafka}"
 KAFKA_LIB="$KAFKA_CACHE/lib"
 KAFKA_LIB_MARKER="$KAFKA_LIB/.complete"
 

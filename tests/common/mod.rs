@@ -1,0 +1,412 @@
+//! Shared helpers for the integration tests: the real broker started by `tests/kafka/up`
+//! (its address in `RP_TEST_BOOTSTRAP`), topics with random names, worker processes
+//! of the real binary, reading topics back, and the replay reference.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value;
+
+use roadpulse::sim::generator::Record;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_roadpulse");
+
+/// The broker under test. There is no fallback: without one the suite fails loudly.
+pub fn bootstrap() -> String {
+    match std::env::var("RP_TEST_BOOTSTRAP") {
+        Ok(b) if !b.is_empty() => b,
+        _ => panic!(
+            "RP_TEST_BOOTSTRAP is not set: these tests need a real Kafka broker. \
+             Run the whole suite with `tests/run`, or start one with `export RP_TEST_BOOTSTRAP=$(tests/kafka/up)`."
+        ),
+    }
+}
+
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("rp-{name}-{}-{nanos}", std::process::id())
+}
+
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt
+        .block_on(admin.create_topics(&new, &AdminOptions::new()))
+        .expect("create topics");
+    for r in results {
+        r.expect("topic created");
+    }
+}
+
+/// Produces records keyed by segment with the Java-compatible partitioner, in order.
+pub fn produce(bootstrap: &str, topic: &str, records: &[Record]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "10")
+        .create()
+        .expect("producer");
+    for r in records {
+        let mut record = BaseRecord::to(topic).key(&r.key).payload(&r.value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("all input acknowledged");
+}
+
+/// A record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Reads `topic` from the beginning until `done(records)` holds or `timeout` passes.
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Read]) -> bool,
+) -> Vec<Read> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("reader");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    while Instant::now() < deadline && !done(&out) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers,
+            });
+        }
+    }
+    out
+}
+
+/// Final congestion windows by (segment, window start), values as JSON. Also returns how
+/// many final records repeated a key already seen.
+pub fn finals(
+    values: impl IntoIterator<Item = Vec<u8>>,
+) -> (BTreeMap<(String, i64), Value>, usize) {
+    let mut map = BTreeMap::new();
+    let mut repeats = 0;
+    for v in values {
+        let json: Value = serde_json::from_slice(&v).expect("congestion event is JSON");
+        if json["final"] != Value::Bool(true) {
+            continue;
+        }
+        let key = (
+            json["segment_id"].as_str().unwrap().to_string(),
+            json["window_start"].as_i64().unwrap(),
+        );
+        if map.insert(key, json).is_some() {
+            repeats += 1;
+        }
+    }
+    (map, repeats)
+}
+
+/// Writes the records as JSONL (what `roadpulse replay` reads).
+pub fn write_jsonl(path: &Path, records: &[Record]) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for r in records {
+        f.write_all(&r.value).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+    f.flush().unwrap();
+}
+
+/// Runs `roadpulse replay --partitions N` with the same window settings as the workers.
+pub fn replay(
+    dir: &Path,
+    records: &[Record],
+    partitions: u32,
+    sets: &[String],
+) -> BTreeMap<(String, i64), Value> {
+    let input = dir.join("input.jsonl");
+    let output = dir.join("replay.jsonl");
+    write_jsonl(&input, records);
+    let mut cmd = Command::new(BIN);
+    cmd.args(["replay", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--partitions")
+        .arg(partitions.to_string());
+    for s in sets {
+        cmd.arg("--set").arg(s);
+    }
+    let status = cmd.status().expect("run replay");
+    assert!(status.success(), "replay failed");
+    let text = std::fs::read_to_string(&output).unwrap();
+    let (map, repeats) = finals(text.lines().map(|l| l.as_bytes().to_vec()));
+    assert_eq!(repeats, 0, "replay emits each window once");
+    map
+}
+
+/// Topic names and settings of one test's workers.
+pub struct Setup {
+    pub bootstrap: String,
+    pub group: String,
+    pub input: String,
+    pub congestion: String,
+    pub dlq: String,
+    pub dir: PathBuf,
+    /// Window and congestion settings shared by workers and replay.
+    pub domain_sets: Vec<String>,
+}
+
+impl Setup {
+    pub fn new(name: &str, partitions: i32, catalog: Option<&str>) -> Setup {
+        let bootstrap = bootstrap();
+        let s = Setup {
+            group: unique(&format!("{name}-group")),
+            input: unique(&format!("{name}-raw")),
+            congestion: unique(&format!("{name}-congestion")),
+            dlq: unique(&format!("{name}-dlq")),
+            dir: scratch_dir(name),
+            domain_sets: Vec::new(),
+            bootstrap,
+        };
+        create_topics(&s.bootstrap, &[&s.input, &s.congestion, &s.dlq], partitions);
+        let mut domain_sets: Vec<String> = ["window.size=\"5s\"", "window.grace=\"2s\""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(csv) = catalog {
+            let path = s.dir.join("catalog.csv");
+            std::fs::write(&path, csv).unwrap();
+            domain_sets.push(format!("congestion.catalog=\"{}\"", path.display()));
+        }
+        Setup { domain_sets, ..s }
+    }
+
+    pub fn worker_sets(&self, extra: &[&str]) -> Vec<String> {
+        let mut sets = self.domain_sets.clone();
+        sets.extend([
+            format!("kafka.bootstrap_servers=\"{}\"", self.bootstrap),
+            format!("kafka.group_id=\"{}\"", self.group),
+            format!("kafka.input_topics=[\"{}\"]", self.input),
+            format!("kafka.congestion_topic=\"{}\"", self.congestion),
+            format!("kafka.dlq_topic=\"{}\"", self.dlq),
+            format!("kafka.incidents_topic=\"{}-incidents\"", self.input),
+            "kafka.create_topics=false".to_string(),
+            "kafka.commit_interval=\"200ms\"".to_string(),
+            "window.idle_timeout=\"4s\"".to_string(),
+            "http.listen=\"\"".to_string(),
+            "log.format=\"json\"".to_string(),
+        ]);
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        sets
+    }
+
+    pub fn start_worker(&self, name: &str, extra: &[&str]) -> Worker {
+        let log = self.dir.join(format!("{name}.log"));
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run");
+        for s in self.worker_sets(extra) {
+            cmd.arg("--set").arg(s);
+        }
+        let child = cmd
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start worker");
+        Worker {
+            child: Some(child),
+            log,
+        }
+    }
+}
+
+pub struct Worker {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Worker {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    pub fn sigterm(&self) {
+        if let Some(c) = &self.child {
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    /// Waits for the process to exit; returns its exit code, or None on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn stop(&mut self) {
+        self.sigterm();
+        if self.wait_exit(Duration::from_secs(40)).is_none() {
+            if let Some(c) = self.child.as_mut() {
+                let _ = c.kill();
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Compares worker output to replay: same windows, and the same values in `fields` (all
+/// fields when empty). Returns a description of every difference, capped.
+pub fn diff(
+    expected: &BTreeMap<(String, i64), Value>,
+    got: &BTreeMap<(String, i64), Value>,
+    ignore: &[&str],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (k, v) in expected {
+        match got.get(k) {
+            None => problems.push(format!("missing window {k:?}")),
+            Some(g) => {
+                let strip = |v: &Value| {
+                    let mut v = v.clone();
+                    for f in ignore {
+                        v.as_object_mut().unwrap().remove(*f);
+                    }
+                    v
+                };
+                if strip(v) != strip(g) {
+                    problems.push(format!("window {k:?} differs:\n  replay {v}\n  kafka  {g}"));
+                }
+            }
+        }
+    }
+    for k in got.keys().filter(|k| !expected.contains_key(*k)) {
+        problems.push(format!("unexpected window {k:?}"));
+    }
+    problems.truncate(20);
+    problems
+}
+
+/// Reads the congestion topic until it holds at least `windows` distinct final windows.
+pub fn read_finals(
+    setup: &Setup,
+    windows: usize,
+    timeout: Duration,
+) -> (BTreeMap<(String, i64), Value>, usize) {
+    let records = read_topic(&setup.bootstrap, &setup.congestion, timeout, |rs| {
+        finals(rs.iter().filter_map(|r| r.value.clone())).0.len() >= windows
+    });
+    // Give a duplicate a moment to show up, then take the final picture.
+    std::thread::sleep(Duration::from_millis(500));
+    let more = read_topic(
+        &setup.bootstrap,
+        &setup.congestion,
+        Duration::from_secs(5),
+        |rs| rs.len() >= records.len(),
+    );
+    finals(more.into_iter().filter_map(|r| r.value))
+}

@@ -1,0 +1,269 @@
+//! The worker against a real Apache Kafka broker: its committed output equals
+//! `roadpulse replay --partitions N` on the same input, with one worker, with two workers
+//! sharing the partitions, with poison records in the input, and across a SIGTERM and restart.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
+
+const PARTITIONS: i32 = 4;
+const SEGMENTS: u32 = 40;
+
+fn workload(events: u64, poison: f64, seed: u64) -> Vec<generator::Record> {
+    let cfg = WorkloadConfig {
+        segments: SEGMENTS,
+        events_per_sec: 1_000.0,
+        poison_ratio: poison,
+        disorder_ms: 1_000,
+        congestion_period_ms: 20_000,
+        seed,
+        ..WorkloadConfig::default()
+    };
+    Workload::new(cfg).take(events)
+}
+
+fn catalog_csv() -> String {
+    let mut csv = String::from("segment_id,free_flow_kph\n");
+    for i in 0..SEGMENTS {
+        csv.push_str(&format!(
+            "{},{}\n",
+            generator::segment_id(i),
+            generator::free_flow_kph(i)
+        ));
+    }
+    csv
+}
+
+fn assert_same(
+    expected: &std::collections::BTreeMap<(String, i64), serde_json::Value>,
+    got: &std::collections::BTreeMap<(String, i64), serde_json::Value>,
+    ignore: &[&str],
+) {
+    assert!(
+        expected.len() > 100,
+        "the workload should yield many windows, got {}",
+        expected.len()
+    );
+    let problems = diff(expected, got, ignore);
+    assert!(
+        problems.is_empty(),
+        "{} windows expected, {} read; differences:\n{}",
+        expected.len(),
+        got.len(),
+        problems.join("\n")
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to worker http");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn promtool_check(metrics: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package `prometheus`); tests/run installs it");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn one_worker_equals_replay_and_exports_valid_metrics() {
+    let setup = Setup::new("one", PARTITIONS, None);
+    let records = workload(20_000, 0.0, 1);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let port = free_port();
+    let listen = format!("http.listen=\"127.0.0.1:{port}\"");
+    let mut worker = setup.start_worker("w1", &[&listen]);
+    produce(&setup.bootstrap, &setup.input, &records);
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_same(&expected, &got, &[]);
+    assert_eq!(
+        repeats, 0,
+        "one worker without failures emits each window once"
+    );
+
+    let ready = http_get(port, "/readyz");
+    assert!(
+        ready.starts_with("HTTP/1.0 200") || ready.starts_with("HTTP/1.1 200"),
+        "{ready}"
+    );
+    let response = http_get(port, "/metrics");
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    promtool_check(&body);
+    assert_eq!(
+        metric(&body, "roadpulse_windows_closed_total"),
+        expected.len() as f64
+    );
+    assert_eq!(
+        metric(&body, "roadpulse_events_consumed_total"),
+        records.len() as f64
+    );
+    assert_eq!(
+        metric(&body, "roadpulse_assigned_partitions"),
+        PARTITIONS as f64
+    );
+    worker.stop();
+}
+
+#[test]
+fn two_workers_split_partitions_and_together_equal_replay() {
+    let setup = Setup::new("two", PARTITIONS, Some(&catalog_csv()));
+    let records = workload(20_000, 0.0, 2);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let mut a = setup.start_worker("a", &[]);
+    assert!(
+        a.wait_for_log("\"kind\":\"assign\"", Duration::from_secs(60)),
+        "worker a joined:\n{}",
+        a.log_text()
+    );
+    let mut b = setup.start_worker("b", &[]);
+    assert!(
+        b.wait_for_log("\"kind\":\"assign\"", Duration::from_secs(60)),
+        "worker b joined:\n{}",
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3)); // let the cooperative rebalance settle
+    produce(&setup.bootstrap, &setup.input, &records);
+    let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    // Level hysteresis is per-segment state that moves with its partition only once the
+    // changelog exists; every measured value must match.
+    assert_same(&expected, &got, &["level"]);
+    for w in [&a, &b] {
+        assert!(
+            w.log_text()
+                .contains("task restored from committed checkpoint"),
+            "each worker owned partitions:\n{}",
+            w.log_text()
+        );
+    }
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn poison_records_go_to_the_dlq_with_their_origin_and_the_rest_is_processed() {
+    let setup = Setup::new("poison", PARTITIONS, None);
+    let records = workload(20_000, 0.01, 3);
+    let poison: Vec<&generator::Record> = records.iter().filter(|r| r.poison).collect();
+    assert!(poison.len() > 100);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let mut worker = setup.start_worker("w", &[]);
+    produce(&setup.bootstrap, &setup.input, &records);
+    let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_same(&expected, &got, &[]);
+
+    let dead = read_topic(
+        &setup.bootstrap,
+        &setup.dlq,
+        Duration::from_secs(60),
+        |rs| rs.len() >= poison.len(),
+    );
+    assert_eq!(
+        dead.len(),
+        poison.len(),
+        "every poison record is dead-lettered, once"
+    );
+    let input = read_topic(
+        &setup.bootstrap,
+        &setup.input,
+        Duration::from_secs(60),
+        |rs| rs.len() >= records.len(),
+    );
+    let by_origin: std::collections::HashMap<(i32, i64), &Read> =
+        input.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    for d in &dead {
+        let p: i32 = d.headers["roadpulse.source.partition"].parse().unwrap();
+        let o: i64 = d.headers["roadpulse.source.offset"].parse().unwrap();
+        assert_eq!(d.headers["roadpulse.source.topic"], setup.input);
+        let original = by_origin
+            .get(&(p, o))
+            .expect("the DLQ headers point at an input record");
+        assert_eq!(d.value, original.value, "payload bytes unchanged");
+        assert_eq!(d.key, original.key, "key bytes unchanged");
+        let kind = d.headers["roadpulse.error.kind"].as_str();
+        assert!(
+            ["malformed", "missing_field", "invalid_value"].contains(&kind),
+            "kind {kind}"
+        );
+        assert!(!d.headers["roadpulse.error.message"].is_empty());
+    }
+    worker.stop();
+}
+
+#[test]
+fn sigterm_mid_run_then_restart_loses_no_window() {
+    let setup = Setup::new("restart", PARTITIONS, Some(&catalog_csv()));
+    let records = workload(30_000, 0.0, 4);
+    let (first, second) = records.split_at(records.len() / 2);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+
+    // No idle close for the first worker: windows spanning the two halves stay open.
+    let mut w1 = setup.start_worker("w1", &["window.idle_timeout=\"0s\""]);
+    produce(&setup.bootstrap, &setup.input, first);
+    read_finals(&setup, 20, Duration::from_secs(60));
+    let asked = Instant::now();
+    w1.sigterm();
+    let code = w1.wait_exit(Duration::from_secs(30));
+    assert_eq!(
+        code,
+        Some(0),
+        "SIGTERM drains and exits 0 within 30 s:\n{}",
+        w1.log_text()
+    );
+    let took = asked.elapsed();
+    assert!(
+        w1.log_text().contains("worker stopped"),
+        "{}",
+        w1.log_text()
+    );
+    eprintln!("first worker stopped {took:?} after SIGTERM");
+
+    produce(&setup.bootstrap, &setup.input, second);
+    let mut w2 = setup.start_worker("w2", &[]);
+    let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_same(&expected, &got, &["level"]);
+    w2.stop();
+}
