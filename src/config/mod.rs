@@ -89,8 +89,7 @@ impl Config {
             })?;
             set_path(&mut table, key.trim(), parse_value(key.trim(), value))?;
         }
-        let mut config: Config = Config::deserialize(table)
-            .map_err(|e| ConfigError::Parse(e.to_string().trim().to_string()))?;
+        let mut config: Config = Config::deserialize(table).map_err(deserialize_error)?;
         config.validate()?;
         ignored_env.sort();
         config.ignored_env = ignored_env;
@@ -120,6 +119,17 @@ impl Config {
             ));
         }
         text
+    }
+}
+
+/// toml says "message\nin `key`"; we say it in one sentence, key first.
+fn deserialize_error(e: toml::de::Error) -> ConfigError {
+    let text = e.to_string();
+    match text.trim().rsplit_once("\nin `") {
+        Some((message, key)) => {
+            ConfigError::invalid(key.trim_end_matches('`'), message.replace('\n', " "))
+        }
+        None => ConfigError::Parse(text.trim().replace('\n', " ")),
     }
 }
 

@@ -189,6 +189,19 @@ mod tests {
     }
 
     #[test]
+    fn p85_is_the_nearest_rank_within_one_percent() {
+        let mut a = WindowAgg::default();
+        for v in 1..=20 {
+            a.add_probe(1, f64::from(v) * 5.0, None);
+        }
+        let p85 = a.measures(60_000).p85_speed_kph.unwrap();
+        assert!(
+            (p85 - 85.0).abs() <= 0.85,
+            "17th of 20 samples is 85 km/h, got {p85}"
+        );
+    }
+
+    #[test]
     fn standstill_makes_harmonic_mean_zero() {
         let mut a = WindowAgg::default();
         a.add_probe(1, 0.0, None);

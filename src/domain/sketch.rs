@@ -140,9 +140,10 @@ impl SpeedSketch {
     /// Estimated `q`-quantile in km/h, or `None` when the sketch is empty
     /// (or `q` is NaN).
     ///
-    /// `q` is clamped to [0, 1]. Rank rule: the estimate is for the sample at
-    /// 0-based rank `floor(q · (n − 1))` of the sorted samples (so q = 0 is
-    /// the minimum, q = 1 the maximum, no interpolation). The returned value
+    /// `q` is clamped to [0, 1]. Rank rule: nearest rank, the traffic engineer's
+    /// "speed at or below which q of the vehicles travel": the sample at 1-based
+    /// rank `max(1, ceil(q · n))` of the sorted samples (so q = 0 is the minimum,
+    /// q = 1 the maximum, no interpolation). The returned value
     /// is that sample's bucket representative `2·γ^i / (γ + 1)`, within
     /// `RELATIVE_ACCURACY` of the true sample, or 0.0 for the zero bucket.
     #[must_use]
@@ -153,8 +154,7 @@ impl SpeedSketch {
         let n = self.count();
         let last = n.checked_sub(1)?;
         let q = q.clamp(0.0, 1.0);
-        // q·(n−1) ≤ n−1 < 2^64; the float cast saturates, `min` guards rounding.
-        let rank = ((q * last as f64).floor() as u64).min(last);
+        let rank = nearest_rank(q, n).min(last);
         if rank < self.zero_count {
             return Some(0.0);
         }
@@ -167,6 +167,13 @@ impl SpeedSketch {
         }
         None
     }
+}
+
+/// 0-based nearest rank of the `q`-quantile among `n ≥ 1` samples. The tiny slack keeps
+/// q·n that should be whole (0.85 × 20) from rounding up past it.
+fn nearest_rank(q: f64, n: u64) -> u64 {
+    let r = (q * n as f64 - 1e-9).ceil().max(1.0) as u64;
+    r.min(n) - 1
 }
 
 #[cfg(test)]
@@ -190,8 +197,7 @@ mod tests {
     }
 
     fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
-        let rank = (q * (sorted.len() - 1) as f64).floor() as usize;
-        sorted[rank]
+        sorted[nearest_rank(q, sorted.len() as u64) as usize]
     }
 
     fn sketch_of(values: &[f64]) -> SpeedSketch {
@@ -231,7 +237,7 @@ mod tests {
         assert_eq!(s.count(), 4);
         assert_eq!(s.bucket_count(), 1);
         assert_eq!(s.quantile(0.0), Some(0.0));
-        assert_eq!(s.quantile(0.5), Some(0.0)); // rank floor(1.5) = 1
+        assert_eq!(s.quantile(0.5), Some(0.0)); // 1-based rank ceil(2.0) = 2
         assert!(close(s.quantile(1.0), 50.0));
         let smallest = sketch_of(&[MIN_TRACKED_SPEED]);
         assert!(close(smallest.quantile(0.5), MIN_TRACKED_SPEED));
