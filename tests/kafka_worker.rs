@@ -145,6 +145,14 @@ fn one_worker_equals_replay_and_exports_valid_metrics() {
         metric(&body, "roadpulse_assigned_partitions"),
         PARTITIONS as f64
     );
+    let lag_series = body
+        .lines()
+        .filter(|l| l.starts_with("roadpulse_consumer_lag_messages{"))
+        .count();
+    assert_eq!(
+        lag_series, PARTITIONS as usize,
+        "lag per partition from librdkafka statistics:\n{body}"
+    );
     worker.stop();
 }
 
@@ -167,7 +175,8 @@ fn two_workers_split_partitions_and_together_equal_replay() {
     );
     std::thread::sleep(Duration::from_secs(3)); // let the cooperative rebalance settle
     produce(&setup.bootstrap, &setup.input, &records);
-    let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(repeats, 0, "a clean split emits each window once");
     // Level hysteresis is per-segment state that moves with its partition only once the
     // changelog exists; every measured value must match.
     assert_same(&expected, &got, &["level"]);
@@ -263,7 +272,11 @@ fn sigterm_mid_run_then_restart_loses_no_window() {
 
     produce(&setup.bootstrap, &setup.input, second);
     let mut w2 = setup.start_worker("w2", &[]);
-    let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(
+        repeats, 0,
+        "a clean SIGTERM handoff neither loses nor repeats a window"
+    );
     assert_same(&expected, &got, &["level"]);
     w2.stop();
 }
