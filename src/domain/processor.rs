@@ -8,10 +8,8 @@
 //! restart rebuilds every open window (Kafka Streams keeps stream time in commit metadata the
 //! same way). Nothing here reads a clock: wall time comes in as an argument.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-
-use rustc_hash::FxHashMap;
 
 use super::aggregate::WindowAgg;
 use super::catalog::Catalog;
@@ -27,6 +25,10 @@ pub enum EmitMode {
     /// Also early results (`final: false`) for changed windows, at most every `interval_ms`.
     Updates { interval_ms: i64 },
 }
+
+/// Hash maps with a fast, fixed-seed hasher: lookups by segment id are on the hot path, and a
+/// fixed seed keeps every run identical.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 /// Settings shared by every task of a worker.
 #[derive(Debug, Clone)]
@@ -65,7 +67,7 @@ pub struct Checkpoint {
 
 #[derive(Default)]
 struct Bucket {
-    aggs: FxHashMap<u32, Slot>,
+    aggs: FastMap<u32, Slot>,
     /// Smallest input offset that contributed to any window with this start.
     first_offset: i64,
 }
@@ -84,7 +86,7 @@ struct Segment {
 pub struct Task {
     settings: Arc<ProcessorSettings>,
     stream_time: StreamTime,
-    index: FxHashMap<Box<str>, u32>,
+    index: FastMap<Box<str>, u32>,
     segments: Vec<Segment>,
     windows: BTreeMap<EpochMillis, Bucket>,
     position: Option<i64>,
@@ -104,7 +106,7 @@ impl Task {
         Task {
             settings,
             stream_time: StreamTime::new(from.stream_time),
-            index: FxHashMap::default(),
+            index: FastMap::default(),
             segments: Vec::new(),
             windows: BTreeMap::new(),
             position: from.offset,
@@ -255,10 +257,9 @@ impl Task {
         }
     }
 
-    /// Clock tick: applies the idle timeout and, in `updates` mode, emits early results of the
-    /// windows that changed since the last update.
+    /// Clock tick: in `updates` mode, emits early results of the windows that changed since
+    /// the last update, at most every update interval.
     pub fn on_tick(&mut self, wall_ms: i64, out: &mut Vec<CongestionEvent>) {
-        self.apply_idle_timeout(wall_ms, out);
         if let EmitMode::Updates { interval_ms } = self.settings.emit {
             let due = self.next_update_at.is_none_or(|t| wall_ms >= t);
             if due {
@@ -268,7 +269,10 @@ impl Task {
         }
     }
 
-    fn apply_idle_timeout(&mut self, wall_ms: i64, out: &mut Vec<CongestionEvent>) {
+    /// The partition is caught up and the broker reachable: after `idle_timeout` without
+    /// records, stream time advances by the wall-clock time since the last record (or since
+    /// the last [`Task::hold_idle`]) and closes what that closes.
+    pub fn on_idle(&mut self, wall_ms: i64, out: &mut Vec<CongestionEvent>) {
         let (Some(timeout), Some(last_wall), Some(base)) = (
             self.settings.idle_timeout_ms,
             self.last_record_wall,
@@ -280,6 +284,15 @@ impl Task {
         if idle >= timeout {
             self.stream_time.observe(base + idle);
             self.close_windows(out);
+        }
+    }
+
+    /// Time that must not count as idle (the partition has a backlog, or the broker is out
+    /// of reach): the idle clock restarts at `wall_ms`, from the current stream time.
+    pub fn hold_idle(&mut self, wall_ms: i64) {
+        if self.last_record_wall.is_some() {
+            self.last_record_wall = Some(wall_ms);
+            self.stream_time_at_last_record = self.stream_time.get();
         }
     }
 

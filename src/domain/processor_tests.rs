@@ -170,11 +170,30 @@ fn idle_timeout_advances_stream_time_by_wall_clock() {
     ));
     let mut out = Vec::new();
     t.on_event(0, &probe("A", 30_000, 50.0), 1_000_000, &mut out);
-    t.on_tick(1_004_999, &mut out);
+    t.on_idle(1_004_999, &mut out);
     assert!(out.is_empty(), "not idle yet");
-    t.on_tick(1_005_000, &mut out);
+    t.on_idle(1_005_000, &mut out);
     assert!(out.is_empty(), "idle, but stream time 35 s < 70 s");
-    t.on_tick(1_040_000, &mut out);
+    t.on_idle(1_040_000, &mut out);
+    assert_eq!(keys(&out), vec![("A", 0, 1)]);
+}
+
+#[test]
+fn held_idle_time_does_not_count() {
+    let mut t = Task::new(settings(
+        WindowSpec::tumbling(60_000, 10_000),
+        EmitMode::Final,
+        Some(5_000),
+    ));
+    let mut out = Vec::new();
+    t.on_event(0, &probe("A", 30_000, 50.0), 1_000_000, &mut out);
+    // 60 s out of reach of the broker: held, not idle.
+    t.hold_idle(1_060_000);
+    t.on_idle(1_060_000, &mut out);
+    assert!(out.is_empty(), "an outage does not close windows");
+    t.on_idle(1_099_999, &mut out);
+    assert!(out.is_empty(), "stream time 69.999 s < 70 s");
+    t.on_idle(1_100_000, &mut out);
     assert_eq!(keys(&out), vec![("A", 0, 1)]);
 }
 
@@ -183,7 +202,7 @@ fn no_idle_close_when_timeout_is_off() {
     let mut t = Task::new(tumbling(60, 0));
     let mut out = Vec::new();
     t.on_event(0, &probe("A", 30_000, 50.0), 0, &mut out);
-    t.on_tick(i64::MAX / 2, &mut out);
+    t.on_idle(i64::MAX / 2, &mut out);
     assert!(out.is_empty());
 }
 

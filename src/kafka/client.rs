@@ -8,11 +8,7 @@ use crate::config::KafkaConfig;
 fn base(k: &KafkaConfig, role: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.bootstrap_servers)
-        .set("client.id", format!("roadpulse-{role}"))
-        .set(
-            "statistics.interval.ms",
-            k.statistics_interval.millis().to_string(),
-        );
+        .set("client.id", format!("roadpulse-{role}"));
     c
 }
 
@@ -23,7 +19,8 @@ fn passthrough(mut c: ClientConfig, k: &KafkaConfig) -> ClientConfig {
     c
 }
 
-/// The input consumer: manual offset commits, cooperative-sticky assignment, committed reads.
+/// The input consumer: manual offset commits, cooperative-sticky assignment, committed reads,
+/// statistics for lag metrics and idle detection.
 pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
     let mut c = base(k, "consumer");
     c.set("group.id", &k.group_id)
@@ -32,7 +29,11 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        .set(
+            "statistics.interval.ms",
+            k.statistics_interval.millis().to_string(),
+        );
     passthrough(c, k)
 }
 

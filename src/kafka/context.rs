@@ -2,6 +2,7 @@
 //! committed before the revoke returns), librdkafka statistics (consumer lag per partition),
 //! and client errors (broker outages are reported, and librdkafka keeps reconnecting).
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::client::ClientContext;
@@ -52,20 +53,48 @@ pub(crate) fn error_kind(e: &KafkaError) -> &'static str {
 
 impl ClientContext for WorkerContext {
     fn stats(&self, stats: Statistics) {
+        let up: HashSet<i32> = stats
+            .brokers
+            .values()
+            .filter(|b| b.state == "UP")
+            .map(|b| b.nodeid)
+            .collect();
+        let mut shared = self.lock();
         for (name, topic) in &stats.topics {
-            for (id, p) in &topic.partitions {
-                if *id >= 0 && p.consumer_lag >= 0 {
+            for (id, p) in topic.partitions.iter().filter(|(id, _)| **id >= 0) {
+                let labels = [name.as_str(), &id.to_string()];
+                // Behind the log end: from what this worker has read, not from what it has
+                // committed (commits trail by the open windows; see the README).
+                let behind = (p.ls_offset >= 0 && p.app_offset >= 0)
+                    .then(|| (p.ls_offset - p.app_offset).max(0));
+                if let Some(lag) = behind {
                     self.metrics
                         .consumer_lag
-                        .with_label_values(&[name.as_str(), &id.to_string()])
+                        .with_label_values(&labels)
+                        .set(lag);
+                }
+                if p.consumer_lag >= 0 {
+                    self.metrics
+                        .committed_lag
+                        .with_label_values(&labels)
                         .set(p.consumer_lag);
+                }
+                if let Some(a) = shared.tasks.get_mut(&(name.clone(), *id)) {
+                    a.idle_ok = behind == Some(0) && up.contains(&p.leader);
                 }
             }
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        telemetry::kafka_error(&self.metrics, error_kind(&error), reason);
+        let kind = error_kind(&error);
+        telemetry::kafka_error(&self.metrics, kind, reason);
+        if kind != "other" {
+            // Out of reach: until statistics say otherwise, no partition counts as idle.
+            for a in self.lock().tasks.values_mut() {
+                a.idle_ok = false;
+            }
+        }
     }
 }
 
@@ -84,10 +113,9 @@ impl ConsumerContext for WorkerContext {
         }
         for key in &revoked {
             shared.tasks.remove(key);
-            let _ = self
-                .metrics
-                .consumer_lag
-                .remove_label_values(&[key.0.as_str(), &key.1.to_string()]);
+            let labels = [key.0.as_str(), &key.1.to_string()];
+            let _ = self.metrics.consumer_lag.remove_label_values(&labels);
+            let _ = self.metrics.committed_lag.remove_label_values(&labels);
         }
         self.metrics.windows_open.set(shared.open_windows() as i64);
     }

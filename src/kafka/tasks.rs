@@ -23,6 +23,10 @@ pub(crate) struct Assigned {
     pub task: Task,
     /// What the group last committed for this partition: where a rewind goes back to.
     committed: Checkpoint,
+    /// Statistics taken after this partition's last record showed it caught up (nothing left
+    /// to read) with its leader reachable, and no client error came since: only then does
+    /// quiet time count toward the idle timeout.
+    pub idle_ok: bool,
 }
 
 /// Everything the loop and the rebalance callbacks share (behind one mutex; both run on the
@@ -53,7 +57,14 @@ impl Shared {
                 "task restored from committed checkpoint"
             );
             let task = Task::restore(Arc::clone(&self.settings), committed);
-            self.tasks.insert(key.clone(), Assigned { task, committed });
+            self.tasks.insert(
+                key.clone(),
+                Assigned {
+                    task,
+                    committed,
+                    idle_ok: false,
+                },
+            );
         }
         self.tasks.get_mut(&key).expect("inserted above")
     }

@@ -151,6 +151,7 @@ impl Loop {
         }
         let mut shared = consumer.context().lock();
         let assigned = shared.task(consumer, origin.topic, origin.partition);
+        assigned.idle_ok = false;
         let payload = msg.payload().unwrap_or_default();
         let now = now_ms();
         let out = &mut self.out;
@@ -188,6 +189,11 @@ impl Loop {
         let mut shared = consumer.context().lock();
         let now = now_ms();
         for assigned in shared.tasks.values_mut() {
+            if assigned.idle_ok {
+                assigned.task.on_idle(now, &mut self.out);
+            } else {
+                assigned.task.hold_idle(now);
+            }
             assigned.task.on_tick(now, &mut self.out);
         }
         self.send_outputs(&mut shared);

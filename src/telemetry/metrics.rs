@@ -23,6 +23,7 @@ pub struct Metrics {
     pub processing_seconds: Histogram,
     pub end_to_end_seconds: Histogram,
     pub consumer_lag: IntGaugeVec,
+    pub committed_lag: IntGaugeVec,
     pub assigned_partitions: IntGauge,
     pub rebalances: IntCounterVec,
     pub commits: IntCounterVec,
@@ -132,7 +133,13 @@ impl Metrics {
             consumer_lag: gauge_vec(
                 &r,
                 "roadpulse_consumer_lag_messages",
-                "Consumer lag per assigned partition (librdkafka statistics).",
+                "Records in the partition not yet read by this worker (last stable offset minus position, librdkafka statistics).",
+                &["topic", "partition"],
+            ),
+            committed_lag: gauge_vec(
+                &r,
+                "roadpulse_consumer_committed_lag_messages",
+                "Last stable offset minus the committed offset; includes the records that still feed open windows.",
                 &["topic", "partition"],
             ),
             assigned_partitions: gauge(

@@ -1,0 +1,94 @@
+//! A hard broker crash mid-run (kill -9, down for a while, then back on the same data): the
+//! worker survives without exiting, reports the outage in its metrics, and its output still
+//! equals replay. A test binary of its own, so no other test shares the broker while it is down.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use roadpulse::sim::generator::{Workload, WorkloadConfig};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn metrics_text(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("worker http");
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn worker_survives_a_broker_crash_and_still_equals_replay() {
+    let setup = Setup::new("outage", 4, None);
+    let cfg = WorkloadConfig {
+        segments: 40,
+        events_per_sec: 1_000.0,
+        disorder_ms: 1_000,
+        seed: 9,
+        ..WorkloadConfig::default()
+    };
+    let records = Workload::new(cfg).take(20_000);
+    let (first, second) = records.split_at(records.len() / 2);
+    let expected = replay(&setup.dir, &records, 4, &setup.domain_sets);
+
+    let port = free_port();
+    let listen = format!("http.listen=\"127.0.0.1:{port}\"");
+    let mut worker = setup.start_worker("w", &[&listen]);
+    produce(&setup.bootstrap, &setup.input, first);
+    read_finals(&setup, 20, Duration::from_secs(60));
+
+    let restart = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka/restart");
+    let out = Command::new(restart)
+        .args(["--pause", "10"])
+        .output()
+        .expect("tests/kafka/restart");
+    assert!(
+        out.status.success(),
+        "broker restart failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        back, setup.bootstrap,
+        "the broker came back on the same address"
+    );
+    assert_eq!(
+        worker.wait_exit(Duration::from_millis(100)),
+        None,
+        "the worker is still running:\n{}",
+        worker.log_text()
+    );
+
+    produce(&setup.bootstrap, &setup.input, second);
+    let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(180));
+    let problems = diff(&expected, &got, &[]);
+    assert!(
+        problems.is_empty(),
+        "{} expected, {} read:\n{}",
+        expected.len(),
+        got.len(),
+        problems.join("\n")
+    );
+
+    let text = metrics_text(port);
+    let errors: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("roadpulse_kafka_errors_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        errors > 0.0,
+        "the outage is reported in roadpulse_kafka_errors_total:\n{text}"
+    );
+    worker.stop();
+}
