@@ -1,0 +1,91 @@
+//! The shipped monitoring assets stay true to the worker: Prometheus config and rules pass
+//! real `promtool` (including the rules' unit tests), and every `roadpulse_*` series the
+//! Grafana dashboard and the alert rules query is one the worker exports.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn promtool(args: &[&str]) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("promtool is installed");
+    assert!(
+        out.status.success(),
+        "promtool {args:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn prometheus_config_and_rules_pass_promtool() {
+    promtool(&["check", "config", "deploy/prometheus/prometheus.yml"]);
+    promtool(&["check", "rules", "deploy/prometheus/rules.yml"]);
+    promtool(&["test", "rules", "deploy/prometheus/rules.test.yml"]);
+}
+
+/// Metric names (`roadpulse_…`) mentioned in a text, histogram suffixes folded.
+fn names_in(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (i, _) in text.match_indices("roadpulse_") {
+        if i > 0
+            && (text.as_bytes()[i - 1].is_ascii_alphanumeric() || text.as_bytes()[i - 1] == b':')
+        {
+            continue; // part of a recording rule name such as roadpulse:x:rate
+        }
+        let name: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name);
+        names.insert(base.to_string());
+    }
+    names
+}
+
+#[test]
+fn dashboard_and_rules_query_only_exported_metrics() {
+    // One module names every metric; its string literals are the exported names.
+    let source = std::fs::read_to_string(root().join("src/telemetry/metrics.rs")).unwrap();
+    let exported: BTreeSet<String> = names_in(&source);
+    assert!(exported.contains("roadpulse_events_consumed_total") && exported.len() > 15);
+    let rendered = roadpulse::telemetry::Metrics::new().render();
+    for family in rendered
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+    {
+        assert!(
+            exported.contains(family),
+            "{family} is registered outside telemetry/metrics.rs"
+        );
+    }
+    for file in [
+        "deploy/grafana/dashboards/roadpulse.json",
+        "deploy/prometheus/rules.yml",
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let used = names_in(&text);
+        assert!(!used.is_empty(), "{file} queries roadpulse metrics");
+        let unknown: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} queries metrics the worker does not export: {unknown:?}"
+        );
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/dashboards/roadpulse.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dashboard["uid"], "roadpulse");
+}
