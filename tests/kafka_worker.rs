@@ -199,7 +199,8 @@ fn poison_records_go_to_the_dlq_with_their_origin_and_the_rest_is_processed() {
     let poison: Vec<&generator::Record> = records.iter().filter(|r| r.poison).collect();
     assert!(poison.len() > 100);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
-    let mut worker = setup.start_worker("w", &[]);
+    // At least once here (exactly once is the default everywhere else).
+    let mut worker = setup.start_worker("w", &["kafka.processing_guarantee=\"at_least_once\""]);
     produce(&setup.bootstrap, &setup.input, &records);
     let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(120));
     assert_same(&expected, &got, &[]);
@@ -276,6 +277,37 @@ fn sigterm_mid_run_then_restart_loses_no_window() {
     assert_eq!(
         repeats, 0,
         "a clean SIGTERM handoff neither loses nor repeats a window"
+    );
+    assert_same(&expected, &got, &["level"]);
+    w2.stop();
+}
+
+#[test]
+fn exactly_once_kill_9_mid_run_then_restart_neither_loses_nor_repeats() {
+    let setup = Setup::new("kill9", PARTITIONS, Some(&catalog_csv()));
+    let records = workload(30_000, 0.0, 5);
+    let (first, second) = records.split_at(records.len() / 2);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let same_identity = "kafka.instance_id=\"kill9-worker\"";
+
+    // Long transactions, so the kill lands inside one with outputs already sent (with
+    // at_least_once this test sees windows twice).
+    let w1_sets = [
+        same_identity,
+        "window.idle_timeout=\"0s\"",
+        "kafka.commit_interval=\"3s\"",
+    ];
+    let mut w1 = setup.start_worker("w1", &w1_sets);
+    produce(&setup.bootstrap, &setup.input, first);
+    read_finals(&setup, 20, Duration::from_secs(60));
+    w1.kill();
+    produce(&setup.bootstrap, &setup.input, second);
+    // The same identity fences the killed worker's open transaction at once.
+    let mut w2 = setup.start_worker("w2", &[same_identity]);
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(
+        repeats, 0,
+        "read_committed sees every window once, even after kill -9"
     );
     assert_same(&expected, &got, &["level"]);
     w2.stop();

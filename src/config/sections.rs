@@ -78,6 +78,8 @@ impl<'de> Deserialize<'de> for Duration {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Guarantee {
+    /// Outputs, and the input offsets they cover, commit together in one Kafka transaction.
+    ExactlyOnce,
     /// Offsets are committed only after the outputs they cover are acknowledged.
     AtLeastOnce,
 }
@@ -102,6 +104,13 @@ pub struct KafkaConfig {
     /// Replication factor of topics roadpulse creates (-1: the broker's default).
     pub replication_factor: i32,
     pub processing_guarantee: Guarantee,
+    /// This worker's stable identity: its transactional id is `<group_id>-<instance_id>`, so a
+    /// restarted worker fences its predecessor at once; also its `group.instance.id` with
+    /// `static_membership`. Default: `<hostname>-<pid>` (unique, stable in a container).
+    pub instance_id: Option<String>,
+    /// Join the group with `group.instance.id` = instance_id: a restart within the session
+    /// timeout keeps its partitions without a rebalance.
+    pub static_membership: bool,
     /// How often outputs are flushed and input offsets committed.
     pub commit_interval: Duration,
     /// How often librdkafka publishes statistics (consumer lag metrics come from them).
@@ -124,8 +133,10 @@ impl Default for KafkaConfig {
             create_topics: true,
             topic_partitions: 12,
             replication_factor: -1,
-            processing_guarantee: Guarantee::AtLeastOnce,
-            commit_interval: Duration::from_millis(1_000),
+            processing_guarantee: Guarantee::ExactlyOnce,
+            instance_id: None,
+            static_membership: false,
+            commit_interval: Duration::from_millis(100),
             statistics_interval: Duration::from_millis(5_000),
             shutdown_timeout: Duration::from_millis(25_000),
             properties: Properties::new(),
@@ -151,6 +162,19 @@ fn positive(key: &str, d: Duration) -> Result<(), ConfigError> {
 }
 
 impl KafkaConfig {
+    /// The configured instance id, or `<hostname>-<pid>`.
+    pub fn instance(&self) -> String {
+        self.instance_id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "roadpulse".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         non_empty("kafka.bootstrap_servers", &self.bootstrap_servers)?;
         non_empty("kafka.group_id", &self.group_id)?;
@@ -185,6 +209,16 @@ impl KafkaConfig {
             ));
         }
         positive("kafka.commit_interval", self.commit_interval)?;
+        if self
+            .instance_id
+            .as_ref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "kafka.instance_id",
+                "must not be empty when set",
+            ));
+        }
         positive("kafka.shutdown_timeout", self.shutdown_timeout)
     }
 }

@@ -3,7 +3,7 @@
 
 use rdkafka::config::ClientConfig;
 
-use crate::config::KafkaConfig;
+use crate::config::{Guarantee, KafkaConfig};
 
 fn base(k: &KafkaConfig, role: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
@@ -34,6 +34,9 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
             "statistics.interval.ms",
             k.statistics_interval.millis().to_string(),
         );
+    if k.static_membership {
+        c.set("group.instance.id", k.instance());
+    }
     passthrough(c, k)
 }
 
@@ -46,6 +49,12 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         .set("compression.type", "lz4");
+    if k.processing_guarantee == Guarantee::ExactlyOnce {
+        c.set(
+            "transactional.id",
+            format!("{}-{}", k.group_id, k.instance()),
+        );
+    }
     passthrough(c, k)
 }
 

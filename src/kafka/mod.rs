@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod checkpoint;
 pub mod client;
+mod commit;
 mod context;
 mod output;
 mod tasks;
@@ -30,6 +31,12 @@ pub enum KafkaFailure {
     Topic(String),
     #[error("cannot subscribe: {0}")]
     Subscribe(String),
+    #[error(
+        "cannot start transactions (exactly_once needs a broker with transactions enabled): {0}"
+    )]
+    Transactions(String),
+    #[error("stopping: {0} (another worker with the same kafka.instance_id took over, or the transaction state is lost)")]
+    Fatal(String),
 }
 
 impl KafkaFailure {

@@ -13,7 +13,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 
 use super::KafkaFailure;
 use crate::codec::json;
-use crate::config::KafkaConfig;
+use crate::config::{Guarantee, KafkaConfig};
 use crate::domain::event::InvalidEvent;
 use crate::domain::output::CongestionEvent;
 use crate::telemetry::{self, Metrics, Origin};
@@ -75,13 +75,31 @@ impl Output {
             topics: [k.congestion_topic.clone(), k.dlq_topic.clone()],
             failures: AtomicU64::new(0),
         };
-        let producer = super::client::producer_config(k)
+        let producer: ThreadedProducer<DeliveryContext> = super::client::producer_config(k)
             .create_with_context(context)
             .map_err(KafkaFailure::client)?;
+        if k.processing_guarantee == Guarantee::ExactlyOnce {
+            let timeout = k.shutdown_timeout.std();
+            producer
+                .init_transactions(timeout)
+                .map_err(|e| KafkaFailure::Transactions(e.to_string()))?;
+            producer
+                .begin_transaction()
+                .map_err(|e| KafkaFailure::Transactions(e.to_string()))?;
+        }
         Ok(Output {
             producer,
             buf: Vec::with_capacity(1024),
         })
+    }
+
+    pub fn producer(&self) -> &ThreadedProducer<DeliveryContext> {
+        &self.producer
+    }
+
+    /// Outputs that failed (not queued, or not acknowledged) since the previous call.
+    pub fn take_failures(&self) -> u64 {
+        self.producer.context().failures.swap(0, Ordering::SeqCst)
     }
 
     fn topic(&self, which: usize) -> &str {
@@ -163,8 +181,7 @@ impl Output {
     /// acknowledged since the previous call.
     pub fn flush(&self, timeout: Duration) -> bool {
         let flushed = self.producer.flush(timeout).is_ok();
-        let failures = self.producer.context().failures.swap(0, Ordering::SeqCst);
-        flushed && failures == 0
+        self.take_failures() == 0 && flushed
     }
 }
 

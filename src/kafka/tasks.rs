@@ -9,11 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::checkpoint;
+use super::commit::{self, CommitError};
 use super::output::Output;
+use crate::config::Guarantee;
 use crate::domain::processor::{Checkpoint, ProcessorSettings, Task};
 use crate::telemetry::{self, Metrics};
 
@@ -37,6 +39,9 @@ pub(crate) struct Shared {
     pub output: Output,
     pub metrics: Arc<Metrics>,
     pub flush_timeout: Duration,
+    pub guarantee: Guarantee,
+    /// Set when a commit failed beyond repair (fenced); the loop stops on it.
+    pub fatal: Option<String>,
 }
 
 impl Shared {
@@ -69,22 +74,65 @@ impl Shared {
         self.tasks.get_mut(&key).expect("inserted above")
     }
 
-    /// Flushes outputs, then commits the checkpoints of `only` (or of every task). Returns
-    /// false when nothing was committed.
+    /// Commits what every task has emitted so far: at least once, the checkpoints of `only`
+    /// (or of every task) after the producer flushed; exactly once, one transaction over all
+    /// tasks (their outputs are in it whatever `only` says). Returns true when committed. On
+    /// an abort the tasks rewind to the last commit; a fatal error is kept in `fatal`.
     pub fn commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         only: Option<&[PartitionKey]>,
     ) -> bool {
-        if !self.output.flush(self.flush_timeout) {
-            telemetry::committed(
-                &self.metrics,
-                false,
-                "outputs not acknowledged; rewinding to the last commit",
-            );
-            self.rewind(consumer);
-            return false;
+        let only = if self.guarantee == Guarantee::ExactlyOnce {
+            None
+        } else {
+            only
+        };
+        let (offsets, pending) = self.checkpoints(only);
+        let result = match self.guarantee {
+            Guarantee::AtLeastOnce => {
+                commit::at_least_once(&self.output, consumer, &offsets, self.flush_timeout)
+            }
+            Guarantee::ExactlyOnce => {
+                commit::exactly_once(&self.output, consumer, &offsets, self.flush_timeout)
+            }
+        };
+        let outcome = match &result {
+            Ok(()) => "committed",
+            Err(CommitError::Retry(_)) => "failed",
+            Err(CommitError::Abort(_)) | Err(CommitError::Fatal(_)) => "aborted",
+        };
+        telemetry::committed(
+            &self.metrics,
+            outcome,
+            &format!("{} partitions: {result:?}", offsets.count()),
+        );
+        match result {
+            Ok(()) => {
+                for (key, cp) in pending {
+                    if let Some(a) = self.tasks.get_mut(&key) {
+                        a.committed = cp;
+                    }
+                }
+                true
+            }
+            Err(CommitError::Retry(_)) => false,
+            Err(CommitError::Abort(_)) => {
+                self.rewind(consumer);
+                false
+            }
+            Err(CommitError::Fatal(why)) => {
+                self.fatal.get_or_insert(why);
+                false
+            }
         }
+    }
+
+    /// Offsets to commit (with the checkpoints in their metadata) for tasks that moved on.
+    fn checkpoints(
+        &self,
+        only: Option<&[PartitionKey]>,
+    ) -> (TopicPartitionList, Vec<(PartitionKey, Checkpoint)>) {
         let mut tpl = TopicPartitionList::new();
         let mut pending = Vec::new();
         for (key, assigned) in self.tasks.iter() {
@@ -101,24 +149,7 @@ impl Shared {
                 pending.push((key.clone(), cp));
             }
         }
-        if pending.is_empty() {
-            return true;
-        }
-        match consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => {
-                for (key, cp) in pending {
-                    if let Some(a) = self.tasks.get_mut(&key) {
-                        a.committed = cp;
-                    }
-                }
-                telemetry::committed(&self.metrics, true, &format!("{} partitions", tpl.count()));
-                true
-            }
-            Err(e) => {
-                telemetry::committed(&self.metrics, false, &e.to_string());
-                false
-            }
-        }
+        (tpl, pending)
     }
 
     /// Back to the last committed checkpoints: tasks restored, consumer positions reset.

@@ -46,6 +46,8 @@ pub fn run(
         output,
         metrics: Arc::clone(&metrics),
         flush_timeout: k.shutdown_timeout.std() / 2,
+        guarantee: k.processing_guarantee,
+        fatal: None,
     };
     let context = WorkerContext {
         shared: Mutex::new(shared),
@@ -65,6 +67,10 @@ pub fn run(
     let mut loop_state = Loop::new(config, &metrics);
     while !shutdown.is_triggered() {
         loop_state.step(&consumer, k.commit_interval.std());
+        if let Some(why) = consumer.context().lock().fatal.take() {
+            health.set_ready(false);
+            return Err(KafkaFailure::Fatal(why));
+        }
     }
     tracing::info!("shutting down: flushing outputs and committing offsets");
     let committed = consumer.context().lock().commit(&consumer, None);

@@ -156,7 +156,7 @@ impl Metrics {
             commits: counter_vec(
                 &r,
                 "roadpulse_commits_total",
-                "Offset commits, by outcome (ok, failed).",
+                "Commit cycles (offsets, or a transaction with its offsets), by outcome (committed, failed, aborted).",
                 &["outcome"],
             ),
             produce_errors: counter(

@@ -76,15 +76,13 @@ pub fn rebalance(m: &Metrics, kind: &'static str, partitions: &[(String, i32)]) 
     tracing::info!(kind, ?partitions, "rebalance");
 }
 
-/// An offset commit finished.
-pub fn committed(m: &Metrics, ok: bool, detail: &str) {
-    m.commits
-        .with_label_values(&[if ok { "ok" } else { "failed" }])
-        .inc();
-    if ok {
-        tracing::debug!("committed offsets: {detail}");
-    } else {
-        tracing::warn!("offset commit failed: {detail}");
+/// A commit cycle finished: `committed`, `failed` (nothing committed, retried next cycle) or
+/// `aborted` (outputs since the last commit voided; the tasks rewind).
+pub fn committed(m: &Metrics, outcome: &'static str, detail: &str) {
+    m.commits.with_label_values(&[outcome]).inc();
+    match outcome {
+        "committed" => tracing::debug!("commit: {detail}"),
+        _ => tracing::warn!(outcome, "commit: {detail}"),
     }
 }
 

@@ -351,6 +351,14 @@ impl Worker {
         None
     }
 
+    /// kill -9: no drain, no commit, no goodbye to the group.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn stop(&mut self) {
         self.sigterm();
         if self.wait_exit(Duration::from_secs(40)).is_none() {
