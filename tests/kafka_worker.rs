@@ -312,3 +312,32 @@ fn exactly_once_kill_9_mid_run_then_restart_neither_loses_nor_repeats() {
     assert_same(&expected, &got, &["level"]);
     w2.stop();
 }
+
+#[test]
+fn a_second_worker_with_the_same_identity_fences_the_first() {
+    let setup = Setup::new("fence", PARTITIONS, Some(&catalog_csv()));
+    let records = workload(20_000, 0.0, 6);
+    let (first, second) = records.split_at(records.len() / 2);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let identity = "kafka.instance_id=\"twin\"";
+
+    let mut old = setup.start_worker("old", &[identity, "window.idle_timeout=\"0s\""]);
+    produce(&setup.bootstrap, &setup.input, first);
+    read_finals(&setup, 20, Duration::from_secs(60));
+    let mut new = setup.start_worker("new", &[identity]);
+    let joined = new.wait_for_log("\"kind\":\"assign\"", Duration::from_secs(60));
+    assert!(joined, "{}", new.log_text());
+    // The old worker learns it is fenced at its next transactional write.
+    produce(&setup.bootstrap, &setup.input, second);
+    let code = old.wait_exit(Duration::from_secs(60));
+    let log = old.log_text();
+    assert_eq!(code, Some(1), "the fenced worker exits non-zero:\n{log}");
+    assert!(
+        log.contains("another worker with the same kafka.instance_id"),
+        "{log}"
+    );
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(repeats, 0);
+    assert_same(&expected, &got, &["level"]);
+    new.stop();
+}
