@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cli::{ConfigArgs, GenerateArgs, ReplayArgs};
 use crate::config::{Config, ConfigError};
+use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
 use crate::sim::generator::{Workload, WorkloadConfig};
 use crate::telemetry::{self, Metrics};
@@ -79,17 +80,7 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
         })?;
         tracing::info!(%addr, "serving /metrics /healthz /readyz");
     }
-    let worker = {
-        let (config, metrics, health, shutdown) = (
-            config.clone(),
-            Arc::clone(&metrics),
-            Arc::clone(&health),
-            shutdown.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            worker::run(&config, settings, metrics, health, shutdown)
-        })
-    };
+    let worker = spawn_worker(&config, settings, &metrics, &health, &shutdown);
     tokio::pin!(worker);
     let result = tokio::select! {
         r = &mut worker => r,
@@ -105,6 +96,23 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let _ = stop_tx.send(());
     result.map_err(|e| AppError::Runtime(format!("worker thread failed: {e}")))??;
     Ok(())
+}
+
+/// The blocking worker loop on a thread of its own (never on the runtime's workers).
+pub fn spawn_worker(
+    config: &Config,
+    settings: Arc<ProcessorSettings>,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+    shutdown: &Shutdown,
+) -> tokio::task::JoinHandle<Result<(), KafkaFailure>> {
+    let (config, metrics, health, shutdown) = (
+        config.clone(),
+        Arc::clone(metrics),
+        Arc::clone(health),
+        shutdown.clone(),
+    );
+    tokio::task::spawn_blocking(move || worker::run(&config, settings, metrics, health, shutdown))
 }
 
 /// Resolves on SIGTERM or Ctrl-C, naming which.

@@ -19,7 +19,7 @@ use crate::cli::DemoArgs;
 use crate::config::{Config, Duration as ConfigDuration};
 use crate::domain::output::CongestionEvent;
 use crate::domain::processor::ProcessorSettings;
-use crate::kafka::{worker, Health, Shutdown};
+use crate::kafka::{Health, Shutdown};
 use crate::sim::generator::{self, Workload, WorkloadConfig};
 use crate::telemetry::{self, Metrics};
 
@@ -81,18 +81,8 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
         };
     println!("roadpulse demo: embedded Kafka at {bootstrap}, {} segments, {} events/s, 10 s windows; metrics at {served}", args.segments, args.rate);
 
-    let worker = {
-        let (config, metrics, health, shutdown) = (
-            config.clone(),
-            Arc::clone(&metrics),
-            Arc::clone(&health),
-            shutdown.clone(),
-        );
-        let settings = Arc::new(settings);
-        tokio::task::spawn_blocking(move || {
-            worker::run(&config, settings, metrics, health, shutdown)
-        })
-    };
+    let worker =
+        crate::app::spawn_worker(&config, Arc::new(settings), &metrics, &health, &shutdown);
     let producer = {
         let (bootstrap, shutdown, rate, segments) = (
             bootstrap.clone(),

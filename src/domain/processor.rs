@@ -210,17 +210,17 @@ impl Task {
                 break;
             }
             let (start, bucket) = entry.remove_entry();
-            self.emit_bucket(
-                start,
-                bucket
-                    .aggs
-                    .into_iter()
-                    .map(|(s, slot)| (s, slot.agg))
-                    .collect(),
-                true,
-                out,
-            );
+            self.emit_final(start, bucket, out);
         }
+    }
+
+    fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
+        let aggs = bucket
+            .aggs
+            .into_iter()
+            .map(|(s, slot)| (s, slot.agg))
+            .collect();
+        self.emit_bucket(start, aggs, true, out);
     }
 
     fn emit_bucket(
@@ -321,16 +321,7 @@ impl Task {
     pub fn close_all(&mut self, out: &mut Vec<CongestionEvent>) {
         let windows = std::mem::take(&mut self.windows);
         for (start, bucket) in windows {
-            self.emit_bucket(
-                start,
-                bucket
-                    .aggs
-                    .into_iter()
-                    .map(|(s, slot)| (s, slot.agg))
-                    .collect(),
-                true,
-                out,
-            );
+            self.emit_final(start, bucket, out);
         }
     }
 
