@@ -10,23 +10,6 @@ use std::time::Duration;
 use common::*;
 use roadpulse::sim::generator::{Workload, WorkloadConfig};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn metrics_text(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("worker http");
-    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text
-}
-
 #[test]
 fn worker_survives_a_broker_crash_and_still_equals_replay() {
     let setup = Setup::new("outage", 4, None);
@@ -80,7 +63,7 @@ fn worker_survives_a_broker_crash_and_still_equals_replay() {
         problems.join("\n")
     );
 
-    let text = metrics_text(port);
+    let text = http_get(port, "/metrics");
     let errors: f64 = text
         .lines()
         .filter(|l| l.starts_with("roadpulse_kafka_errors_total{"))
