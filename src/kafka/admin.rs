@@ -29,10 +29,13 @@ pub async fn ensure_topics(
     let admin: AdminClient<DefaultClientContext> = client::admin_config(k)
         .create()
         .map_err(KafkaFailure::client)?;
-    let metadata = admin
-        .inner()
-        .fetch_metadata(None, timeout)
-        .map_err(|e| KafkaFailure::Unreachable(e.to_string()))?;
+    let metadata = admin.inner().fetch_metadata(None, timeout).map_err(|e| {
+        KafkaFailure::Unreachable(format!(
+            "{} within {}s: {e}",
+            k.bootstrap_servers,
+            timeout.as_secs()
+        ))
+    })?;
     let existing: Vec<&str> = metadata
         .topics()
         .iter()

@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub enum KafkaFailure {
     #[error("cannot create Kafka client: {0}")]
     Client(String),
-    #[error("cannot reach Kafka: {0}")]
+    #[error("cannot reach Kafka at {0}")]
     Unreachable(String),
     #[error("{0}")]
     Topic(String),
