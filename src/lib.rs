@@ -7,9 +7,11 @@
 //! - the task folds the event into its open windows ([`domain::window`],
 //!   [`domain::aggregate`]) and, as stream time passes a window's end plus grace, turns it into
 //!   a [`domain::output::CongestionEvent`] ([`domain::congestion`], [`domain::catalog`]);
-//! - [`kafka`] encodes and produces those, then commits the input offsets the outputs cover.
+//! - [`kafka`] encodes and produces those, then commits the input offsets the outputs cover,
+//!   in one transaction with them under exactly once.
 //!
-//! Around that: [`config`] (file < env < flags), [`cli`] (subcommands), [`replay`] (the same
+//! Around that: [`config`] (file < env < flags), [`cli`] (subcommands), [`app`] (what each
+//! subcommand does), [`pipeline`] (processor settings from config), [`replay`] (the same
 //! tasks over a JSONL file: the reference output), [`sim`] (traffic generator), [`demo`]
 //! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
 //! [`http`] (/metrics, /healthz, /readyz).
