@@ -115,8 +115,8 @@ pub struct SegmentState {
 }
 
 impl SegmentState {
-    /// Free-flow speed: catalogue first, then learned (window speeds so far plus this one),
-    /// then the configured default.
+    /// Free-flow speed: catalogue first, then learned (window speeds so far, plus `current`
+    /// when it is not learned yet), then the configured default.
     pub fn free_flow(
         &self,
         catalog: Option<f64>,
@@ -126,10 +126,17 @@ impl SegmentState {
         if let Some(ff) = catalog {
             return (ff, FreeFlowSource::Catalog, 1.0);
         }
-        let mut speeds = self.speeds.clone();
-        if let Some(v) = current {
-            speeds.add(v);
-        }
+        // Only a preview (an early update) pays for a copy; final windows are learned first.
+        let with_current;
+        let speeds = match current {
+            Some(v) => {
+                let mut s = self.speeds.clone();
+                s.add(v);
+                with_current = s;
+                &with_current
+            }
+            None => &self.speeds,
+        };
         match speeds.quantile(0.85).filter(|v| *v > 0.0) {
             Some(ff) => {
                 let trust = (speeds.count() as f64 / f64::from(LEARNED_TRUST_WINDOWS)).min(1.0);

@@ -83,9 +83,17 @@ impl CongestionEvent {
         v: Verdict,
     ) -> Self {
         let (measured, source, empty_road) = window_speed(&m);
+        // A final window's speed is learned before it is judged (and judged with it);
+        // an early update only previews that.
+        let preview = if is_final {
+            v.state.learn(measured);
+            None
+        } else {
+            measured
+        };
         let (free_flow, ff_source, trust) =
             v.state
-                .free_flow(v.catalog_free_flow, measured, v.default_free_flow);
+                .free_flow(v.catalog_free_flow, preview, v.default_free_flow);
         let speed = if empty_road {
             Some(free_flow)
         } else {
@@ -93,9 +101,6 @@ impl CongestionEvent {
         };
         let ratio = speed.map(|s| s / free_flow);
         let level = v.state.level(ratio.unwrap_or(1.0), v.hysteresis, is_final);
-        if is_final {
-            v.state.learn(measured);
-        }
         CongestionEvent {
             segment_id: segment_id.to_string(),
             window_start: start,
