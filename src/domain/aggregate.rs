@@ -5,7 +5,7 @@
 //! processor keeps deterministic by feeding events in offset order. It knows nothing of
 //! windows, keys or output formats.
 
-use super::event::{DetectorReading, EpochMillis};
+use super::event::DetectorReading;
 use super::sketch::SpeedSketch;
 
 /// PeMS single-loop g-factor: effective vehicle length plus detector length, in feet.
@@ -58,8 +58,6 @@ pub struct WindowAgg {
     /// Σ speed × volume and Σ volume over readings with a speed (given or g-factor estimate).
     detector_speed_weighted: f64,
     detector_speed_weight: f64,
-    /// Newest event time folded in: the start of the end-to-end latency clock.
-    pub newest_event: EpochMillis,
 }
 
 /// Everything a window says about its segment, ready for the congestion step.
@@ -83,7 +81,7 @@ pub struct Measures {
 }
 
 impl WindowAgg {
-    pub fn add_probe(&mut self, ts: EpochMillis, speed_kph: f64, vehicle_id: Option<&str>) {
+    pub fn add_probe(&mut self, speed_kph: f64, vehicle_id: Option<&str>) {
         if self.samples == 0 {
             self.min_speed = speed_kph;
             self.max_speed = speed_kph;
@@ -102,10 +100,9 @@ impl WindowAgg {
             self.vehicles.insert(id);
         }
         self.sketch.add(speed_kph);
-        self.touch(ts);
     }
 
-    pub fn add_detector(&mut self, ts: EpochMillis, d: &DetectorReading<'_>) {
+    pub fn add_detector(&mut self, d: &DetectorReading<'_>) {
         self.readings += 1;
         self.volume += u64::from(d.volume);
         self.occupancy_sum += d.occupancy;
@@ -114,15 +111,6 @@ impl WindowAgg {
             self.detector_speed_weighted += v * w;
             self.detector_speed_weight += w;
         }
-        self.touch(ts);
-    }
-
-    fn touch(&mut self, ts: EpochMillis) {
-        self.newest_event = self.newest_event.max(ts);
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples == 0 && self.readings == 0
     }
 
     pub fn measures(&self, window_ms: i64) -> Measures {
@@ -179,8 +167,8 @@ mod tests {
     #[test]
     fn time_mean_and_space_mean_oracle() {
         let mut a = WindowAgg::default();
-        a.add_probe(1, 30.0, Some("a"));
-        a.add_probe(2, 60.0, Some("b"));
+        a.add_probe(30.0, Some("a"));
+        a.add_probe(60.0, Some("b"));
         let m = a.measures(60_000);
         assert_eq!(m.probe_time_mean_kph, Some(45.0));
         assert!((m.probe_space_mean_kph.unwrap() - 40.0).abs() < 1e-9);
@@ -192,7 +180,7 @@ mod tests {
     fn p85_is_the_nearest_rank_within_one_percent() {
         let mut a = WindowAgg::default();
         for v in 1..=20 {
-            a.add_probe(1, f64::from(v) * 5.0, None);
+            a.add_probe(f64::from(v) * 5.0, None);
         }
         let p85 = a.measures(60_000).p85_speed_kph.unwrap();
         assert!(
@@ -204,8 +192,8 @@ mod tests {
     #[test]
     fn standstill_makes_harmonic_mean_zero() {
         let mut a = WindowAgg::default();
-        a.add_probe(1, 0.0, None);
-        a.add_probe(2, 50.0, None);
+        a.add_probe(0.0, None);
+        a.add_probe(50.0, None);
         assert_eq!(a.measures(60_000).probe_space_mean_kph, Some(0.0));
     }
 
@@ -213,9 +201,9 @@ mod tests {
     fn distinct_vehicles() {
         let mut a = WindowAgg::default();
         for id in ["v1", "v2", "v1", "v3", "v2"] {
-            a.add_probe(1, 50.0, Some(id));
+            a.add_probe(50.0, Some(id));
         }
-        a.add_probe(1, 50.0, None);
+        a.add_probe(50.0, None);
         let m = a.measures(60_000);
         assert_eq!((m.samples, m.vehicles), (6, 3));
     }
@@ -242,8 +230,8 @@ mod tests {
             speed_kph: Some(40.0),
             ..reading(10, 0.25, 30)
         };
-        a.add_detector(1, &fast);
-        a.add_detector(2, &slow);
+        a.add_detector(&fast);
+        a.add_detector(&slow);
         let m = a.measures(60_000);
         assert_eq!(m.volume, 40);
         assert_eq!(m.flow_vph, 2_400.0); // 40 vehicles in one minute

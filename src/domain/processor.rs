@@ -173,8 +173,8 @@ impl Task {
                 EventBody::Probe {
                     speed_kph,
                     vehicle_id,
-                } => slot.agg.add_probe(ts, *speed_kph, *vehicle_id),
-                EventBody::Detector(d) => slot.agg.add_detector(ts, d),
+                } => slot.agg.add_probe(*speed_kph, *vehicle_id),
+                EventBody::Detector(d) => slot.agg.add_detector(d),
                 EventBody::Report { .. } => {}
             }
         }
