@@ -115,8 +115,7 @@ impl Output {
     ) -> Result<(), KafkaError> {
         self.buf.clear();
         json::encode_congestion(event, &mut self.buf);
-        let topic = self.producer.context().topics[CONGESTION].clone();
-        let record = BaseRecord::with_opaque_to(&topic, CONGESTION)
+        let record = BaseRecord::with_opaque_to(self.topic(CONGESTION), CONGESTION)
             .key(event.segment_id.as_bytes())
             .payload(&self.buf[..])
             .timestamp(event.window_end);
@@ -168,9 +167,8 @@ impl Output {
                 key: H_MESSAGE,
                 value: Some(&err.message),
             });
-        let topic = self.topic(DEAD_LETTER).to_string();
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(&topic, DEAD_LETTER).headers(headers);
+            BaseRecord::with_opaque_to(self.topic(DEAD_LETTER), DEAD_LETTER).headers(headers);
         record.key = key;
         record.payload = payload;
         let result = send(&self.producer, record, patience);
