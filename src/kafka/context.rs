@@ -33,7 +33,7 @@ impl WorkerContext {
 fn keys(tpl: &TopicPartitionList) -> Vec<PartitionKey> {
     tpl.elements()
         .iter()
-        .map(|e| (e.topic().to_string(), e.partition()))
+        .map(|e| (Arc::from(e.topic()), e.partition()))
         .collect()
 }
 
@@ -79,7 +79,7 @@ impl ClientContext for WorkerContext {
                         .with_label_values(&labels)
                         .set(p.consumer_lag);
                 }
-                if let Some(a) = shared.tasks.get_mut(&(name.clone(), *id)) {
+                if let Some(a) = shared.tasks.get_mut(&(Arc::from(name.as_str()), *id)) {
                     a.idle_ok = behind == Some(0) && up.contains(&p.leader);
                 }
             }
@@ -113,7 +113,7 @@ impl ConsumerContext for WorkerContext {
         }
         for key in &revoked {
             shared.tasks.remove(key);
-            let labels = [key.0.as_str(), &key.1.to_string()];
+            let labels = [&*key.0, &key.1.to_string()];
             let _ = self.metrics.consumer_lag.remove_label_values(&labels);
             let _ = self.metrics.committed_lag.remove_label_values(&labels);
         }

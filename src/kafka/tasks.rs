@@ -19,7 +19,8 @@ use crate::config::Guarantee;
 use crate::domain::processor::{Checkpoint, ProcessorSettings, Task};
 use crate::telemetry::{self, Metrics};
 
-pub(crate) type PartitionKey = (String, i32);
+/// A partition by topic and number. The topic is shared, so building a key allocates nothing.
+pub(crate) type PartitionKey = (Arc<str>, i32);
 
 pub(crate) struct Assigned {
     pub task: Task,
@@ -49,14 +50,14 @@ impl Shared {
     pub fn task<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
-        topic: &str,
+        topic: &Arc<str>,
         partition: i32,
     ) -> &mut Assigned {
-        let key = (topic.to_string(), partition);
+        let key = (Arc::clone(topic), partition);
         if !self.tasks.contains_key(&key) {
             let committed = committed_checkpoint(consumer, topic, partition, self.flush_timeout);
             tracing::info!(
-                topic,
+                topic = &**topic,
                 partition,
                 ?committed,
                 "task restored from committed checkpoint"
@@ -161,7 +162,7 @@ impl Shared {
                 .offset
                 .map_or(Offset::Beginning, Offset::Offset);
             if let Err(e) = consumer.seek(topic, *partition, to, self.flush_timeout) {
-                tracing::warn!(topic, partition, "cannot rewind partition: {e}");
+                tracing::warn!(topic = &**topic, partition, "cannot rewind partition: {e}");
             }
         }
     }

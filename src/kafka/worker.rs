@@ -88,7 +88,8 @@ pub fn run(
 
 struct Loop {
     metrics: Arc<Metrics>,
-    topics: Vec<(String, prometheus::IntCounter)>,
+    /// Input topics (shared names for task keys) and their consumed-records counters.
+    topics: Vec<(Arc<str>, prometheus::IntCounter)>,
     out: Vec<CongestionEvent>,
     levels: LevelBoard,
     patience: Duration,
@@ -104,7 +105,7 @@ impl Loop {
             .iter()
             .map(|t| {
                 (
-                    t.clone(),
+                    Arc::from(t.as_str()),
                     metrics.events_consumed.with_label_values(&[t.as_str()]),
                 )
             })
@@ -152,11 +153,15 @@ impl Loop {
             partition: msg.partition(),
             offset: msg.offset(),
         };
-        if let Some((_, c)) = self.topics.iter().find(|(t, _)| t == origin.topic) {
-            c.inc();
-        }
+        let topic = match self.topics.iter().find(|(t, _)| &**t == origin.topic) {
+            Some((t, c)) => {
+                c.inc();
+                Arc::clone(t)
+            }
+            None => Arc::from(origin.topic),
+        };
         let mut shared = consumer.context().lock();
-        let assigned = shared.task(consumer, origin.topic, origin.partition);
+        let assigned = shared.task(consumer, &topic, origin.partition);
         assigned.idle_ok = false;
         let payload = msg.payload().unwrap_or_default();
         let now = now_ms();

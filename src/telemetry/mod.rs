@@ -71,7 +71,7 @@ pub fn late_event(m: &Metrics, origin: Origin<'_>, ts: i64, stream_time: Option<
 }
 
 /// The group handed this worker partitions, or took them away.
-pub fn rebalance(m: &Metrics, kind: &'static str, partitions: &[(String, i32)]) {
+pub fn rebalance(m: &Metrics, kind: &'static str, partitions: &[(std::sync::Arc<str>, i32)]) {
     m.rebalances.with_label_values(&[kind]).inc();
     tracing::info!(kind, ?partitions, "rebalance");
 }
