@@ -161,13 +161,18 @@ fn windows_close_in_start_order_and_segment_order() {
     assert_eq!(keys(&out), vec![("A", 0, 1), ("B", 0, 1), ("B", 10_000, 1)]);
 }
 
-#[test]
-fn idle_timeout_advances_stream_time_by_wall_clock() {
-    let mut t = Task::new(settings(
+/// 60 s tumbling windows, 10 s grace, 5 s idle timeout.
+fn idle_task() -> Task {
+    Task::new(settings(
         WindowSpec::tumbling(60_000, 10_000),
         EmitMode::Final,
         Some(5_000),
-    ));
+    ))
+}
+
+#[test]
+fn idle_timeout_advances_stream_time_by_wall_clock() {
+    let mut t = idle_task();
     let mut out = Vec::new();
     t.on_event(0, &probe("A", 30_000, 50.0), 1_000_000, &mut out);
     t.on_idle(1_004_999, &mut out);
@@ -180,11 +185,7 @@ fn idle_timeout_advances_stream_time_by_wall_clock() {
 
 #[test]
 fn held_idle_time_does_not_count() {
-    let mut t = Task::new(settings(
-        WindowSpec::tumbling(60_000, 10_000),
-        EmitMode::Final,
-        Some(5_000),
-    ));
+    let mut t = idle_task();
     let mut out = Vec::new();
     t.on_event(0, &probe("A", 30_000, 50.0), 1_000_000, &mut out);
     // 60 s out of reach of the broker: held, not idle.
