@@ -104,8 +104,9 @@ pub enum FreeFlowSource {
 /// Windows a learned free-flow speed needs before it is trusted fully.
 const LEARNED_TRUST_WINDOWS: u32 = 10;
 
-/// Long-lived state of one segment.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Long-lived state of one segment (mirrored to the state changelog; the serde form is a
+/// contract between worker versions: add fields with defaults, never rename).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SegmentState {
     level: Option<Level>,
     pending: Option<(Level, u32)>,

@@ -81,6 +81,8 @@ struct Slot {
 struct Segment {
     id: Box<str>,
     state: SegmentState,
+    /// Changed by a final window since the last [`Task::drain_state_changes`].
+    dirty: bool,
 }
 
 pub struct Task {
@@ -88,6 +90,8 @@ pub struct Task {
     stream_time: StreamTime,
     index: FastMap<Box<str>, u32>,
     segments: Vec<Segment>,
+    /// Segments whose long-lived state changed since it was last drained, in change order.
+    dirty_segments: Vec<u32>,
     windows: BTreeMap<EpochMillis, Bucket>,
     position: Option<i64>,
     replay_until: Option<i64>,
@@ -108,6 +112,7 @@ impl Task {
             stream_time: StreamTime::new(from.stream_time),
             index: FastMap::default(),
             segments: Vec::new(),
+            dirty_segments: Vec::new(),
             windows: BTreeMap::new(),
             position: from.offset,
             replay_until: from.position,
@@ -193,6 +198,7 @@ impl Task {
         self.segments.push(Segment {
             id: id.into(),
             state: SegmentState::default(),
+            dirty: false,
         });
         self.index.insert(id.into(), i);
         i
@@ -245,6 +251,10 @@ impl Task {
                 hysteresis: settings.hysteresis,
                 state: &mut segment.state,
             };
+            if is_final && !segment.dirty {
+                segment.dirty = true;
+                self.dirty_segments.push(seg);
+            }
             let measures = agg.measures(spec.size_ms);
             out.push(CongestionEvent::build(
                 &segment.id,
@@ -323,6 +333,28 @@ impl Task {
         for (start, bucket) in windows {
             self.emit_final(start, bucket, out);
         }
+    }
+
+    /// Hands over the long-lived state of every segment a final window changed since the last
+    /// call (each once), for the state changelog.
+    pub fn drain_state_changes(&mut self, mut f: impl FnMut(&str, &SegmentState)) {
+        for seg in self.dirty_segments.drain(..) {
+            let segment = &mut self.segments[seg as usize];
+            segment.dirty = false;
+            f(&segment.id, &segment.state);
+        }
+    }
+
+    /// Puts back a segment's long-lived state, as the changelog last recorded it. Called on a
+    /// restored task before its first event.
+    pub fn restore_segment(&mut self, id: &str, state: SegmentState) {
+        let seg = self.segment_index(id);
+        self.segments[seg as usize].state = state;
+    }
+
+    /// Segments with long-lived state in this task.
+    pub fn segments(&self) -> usize {
+        self.segments.len()
     }
 
     pub fn checkpoint(&self) -> Checkpoint {

@@ -2,8 +2,9 @@
 //! in km/h, giving mergeable quantiles whose relative error is at most
 //! `RELATIVE_ACCURACY` (1 %). It owns the bucket mapping, the compact sparse
 //! bucket store, merging and the quantile rank rule; it must never do I/O,
-//! validate or log input (callers do), track min/max (kept elsewhere), or
-//! depend on external crates.
+//! validate or log input (callers do) or track min/max (kept elsewhere). It
+//! derives serde's traits (long-lived state goes to the changelog); a
+//! deserialized sketch is checked against the invariant below.
 //!
 //! Memory (64-bit target, measured by tests): `size_of::<SpeedSketch>()` is
 //! 32 bytes (a `Vec` header and the zero count), and each distinct bucket costs
@@ -13,6 +14,8 @@
 //! buckets, usually far fewer.
 
 use std::cmp::Ordering;
+
+use serde::{Deserialize, Serialize};
 
 /// Guaranteed relative accuracy α of every quantile (1 %).
 pub const RELATIVE_ACCURACY: f64 = 0.01;
@@ -31,10 +34,33 @@ type Bucket = (i16, u32);
 ///
 /// Invariant: `buckets` is sorted by index, indices are unique, and no count
 /// is zero, so equal sample multisets give equal sketches (`PartialEq`).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SketchParts")]
 pub struct SpeedSketch {
     buckets: Vec<Bucket>,
     zero_count: u64,
+}
+
+/// The serialized form, checked before it becomes a sketch.
+#[derive(Deserialize)]
+struct SketchParts {
+    buckets: Vec<Bucket>,
+    zero_count: u64,
+}
+
+impl TryFrom<SketchParts> for SpeedSketch {
+    type Error = &'static str;
+
+    fn try_from(p: SketchParts) -> Result<Self, Self::Error> {
+        let sorted = p.buckets.windows(2).all(|w| w[0].0 < w[1].0);
+        if !sorted || p.buckets.iter().any(|&(_, c)| c == 0) {
+            return Err("sketch buckets must be sorted, unique and non-empty");
+        }
+        Ok(SpeedSketch {
+            buckets: p.buckets,
+            zero_count: p.zero_count,
+        })
+    }
 }
 
 fn ln_gamma() -> f64 {
@@ -305,5 +331,19 @@ mod tests {
     fn memory_footprint_is_as_documented() {
         assert_eq!(std::mem::size_of::<SpeedSketch>(), 32);
         assert_eq!(std::mem::size_of::<Bucket>(), 8);
+    }
+
+    #[test]
+    fn serde_round_trip_and_broken_input_rejected() {
+        let s = sketch_of(&[0.0, 12.5, 80.0, 80.1, 120.0]);
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<SpeedSketch>(&json).unwrap(), s);
+        for bad in [
+            r#"{"buckets":[[5,1],[3,1]],"zero_count":0}"#,
+            r#"{"buckets":[[5,1],[5,1]],"zero_count":0}"#,
+            r#"{"buckets":[[5,0]],"zero_count":0}"#,
+        ] {
+            assert!(serde_json::from_str::<SpeedSketch>(bad).is_err(), "{bad}");
+        }
     }
 }
