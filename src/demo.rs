@@ -55,7 +55,15 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
     let cluster = MockCluster::new(1).map_err(|e| fail("cannot start the embedded broker", &e))?;
     let bootstrap = cluster.bootstrap_servers();
     let config = demo_config(&bootstrap, args);
-    for topic in crate::kafka::admin::all_topics(&config.kafka) {
+    let changelogs = config
+        .kafka
+        .input_topics
+        .iter()
+        .map(|t| crate::kafka::admin::changelog_topic(&config.kafka, t));
+    for topic in crate::kafka::admin::all_topics(&config.kafka)
+        .into_iter()
+        .chain(changelogs)
+    {
         cluster
             .create_topic(&topic, PARTITIONS, 1)
             .map_err(|e| fail("cannot create topic", &e))?;

@@ -40,6 +40,22 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
     passthrough(c, k)
 }
 
+/// The state-restore consumer: it only assigns changelog partitions (its group id is never
+/// joined nor committed to, but librdkafka needs one to assign), committed reads,
+/// end-of-partition events to know when a restore is done.
+pub fn restore_consumer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = base(k, "restore");
+    c.set("group.id", format!("{}-state-restore", k.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        // The end of a transactional log is a commit marker, seen only by the fetch after the
+        // last record: keep that round short.
+        .set("fetch.wait.max.ms", "20");
+    passthrough(c, k)
+}
+
 /// The output producer: idempotent, acks from all replicas, Java-compatible key partitioning
 /// (murmur2, so downstream keyed joins line up), small linger for batching.
 pub fn producer_config(k: &KafkaConfig) -> ClientConfig {

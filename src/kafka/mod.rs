@@ -9,6 +9,7 @@
 //! metadata — the shape a transaction will wrap for exactly once.
 
 pub mod admin;
+pub mod changelog;
 pub mod checkpoint;
 pub mod client;
 mod commit;
@@ -35,7 +36,7 @@ pub enum KafkaFailure {
         "cannot start transactions (exactly_once needs a broker with transactions enabled): {0}"
     )]
     Transactions(String),
-    #[error("stopping: {0} (another worker with the same kafka.instance_id took over, or the transaction state is lost)")]
+    #[error("stopping: {0}")]
     Fatal(String),
 }
 

@@ -1,6 +1,6 @@
-//! The output side: congestion events and dead-letter records through one idempotent producer,
-//! with delivery reports feeding metrics and a failure count the commit cycle checks before it
-//! commits anything.
+//! The output side: congestion events, dead-letter records and state changelog records through
+//! one idempotent (under exactly once, transactional) producer, with delivery reports feeding
+//! metrics and a failure count the commit cycle checks before it commits anything.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,15 +11,19 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
+use super::changelog;
 use super::KafkaFailure;
 use crate::codec::json;
 use crate::config::{Guarantee, KafkaConfig};
+use crate::domain::congestion::SegmentState;
 use crate::domain::event::InvalidEvent;
 use crate::domain::output::CongestionEvent;
 use crate::telemetry::{self, Metrics, Origin};
 
 const CONGESTION: usize = 0;
 const DEAD_LETTER: usize = 1;
+/// Topic index of the first input's state changelog; the others follow in input order.
+const CHANGELOGS: usize = 2;
 
 /// DLQ header names (documented in the README).
 pub const H_TOPIC: &str = "roadpulse.source.topic";
@@ -30,7 +34,9 @@ pub const H_MESSAGE: &str = "roadpulse.error.message";
 
 pub(crate) struct DeliveryContext {
     metrics: Arc<Metrics>,
-    topics: [String; 2],
+    /// Congestion, dead letters, then one state changelog per input topic; a record's opaque
+    /// is its topic's index here.
+    topics: Vec<String>,
     failures: AtomicU64,
 }
 
@@ -65,6 +71,8 @@ impl ProducerContext for DeliveryContext {
 
 pub(crate) struct Output {
     producer: ThreadedProducer<DeliveryContext>,
+    /// The input topics, in the order of their changelogs in the delivery context.
+    inputs: Vec<String>,
     buf: Vec<u8>,
 }
 
@@ -72,7 +80,14 @@ impl Output {
     pub fn new(k: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, KafkaFailure> {
         let context = DeliveryContext {
             metrics,
-            topics: [k.congestion_topic.clone(), k.dlq_topic.clone()],
+            topics: [k.congestion_topic.clone(), k.dlq_topic.clone()]
+                .into_iter()
+                .chain(
+                    k.input_topics
+                        .iter()
+                        .map(|t| super::admin::changelog_topic(k, t)),
+                )
+                .collect(),
             failures: AtomicU64::new(0),
         };
         let producer: ThreadedProducer<DeliveryContext> = super::client::producer_config(k)
@@ -89,6 +104,7 @@ impl Output {
         }
         Ok(Output {
             producer,
+            inputs: k.input_topics.clone(),
             buf: Vec::with_capacity(1024),
         })
     }
@@ -104,6 +120,37 @@ impl Output {
 
     fn topic(&self, which: usize) -> &str {
         &self.producer.context().topics[which]
+    }
+
+    /// The state changelog topic index of an input topic.
+    pub fn changelog_of(&self, input: &str) -> Option<usize> {
+        self.inputs
+            .iter()
+            .position(|t| t == input)
+            .map(|i| CHANGELOGS + i)
+    }
+
+    pub fn changelog_topic(&self, which: usize) -> &str {
+        self.topic(which)
+    }
+
+    /// Queues a segment's long-lived state to partition `partition` of a state changelog
+    /// (the partition of the input task it belongs to), keyed by segment id.
+    pub fn send_state(
+        &mut self,
+        which: usize,
+        partition: i32,
+        segment: &str,
+        state: &SegmentState,
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
+        changelog::encode(state, &mut self.buf);
+        let record = BaseRecord::with_opaque_to(self.topic(which), which)
+            .partition(partition)
+            .key(segment.as_bytes())
+            .payload(&self.buf[..]);
+        let result = send(&self.producer, record, patience);
+        self.note(result)
     }
 
     /// Queues a congestion event keyed by its segment. Waits while the local queue is full

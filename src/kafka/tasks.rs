@@ -1,17 +1,21 @@
 //! The tasks of the partitions this worker owns, and the commit cycle over them.
 //!
 //! A task is created on the first record of a newly assigned partition, restored from the
-//! checkpoint committed with the partition's offset. Committing flushes the producer first:
-//! offsets are committed only when every output produced so far was acknowledged. If any was
-//! not, the tasks rewind to their last committed checkpoints and re-read from there.
+//! checkpoint committed with the partition's offset and from its state changelog partition.
+//! A commit cycle first queues the changed segment states to the changelog, then commits them
+//! with the outputs and offsets (one transaction under exactly once; a flush then an offset
+//! commit under at least once). If that fails, the tasks rewind to their last committed
+//! checkpoints and changelog state and re-read the input from there.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::changelog::Restorer;
 use super::checkpoint;
 use super::commit::{self, CommitError};
 use super::output::Output;
@@ -41,7 +45,9 @@ pub(crate) struct Shared {
     pub metrics: Arc<Metrics>,
     pub flush_timeout: Duration,
     pub guarantee: Guarantee,
-    /// Set when a commit failed beyond repair (fenced); the loop stops on it.
+    pub restorer: Restorer,
+    /// Set when a commit failed beyond repair (fenced) or state could not be restored; the
+    /// loop stops on it and nothing more is committed.
     pub fatal: Option<String>,
 }
 
@@ -55,6 +61,10 @@ impl Shared {
     ) -> &mut Assigned {
         let key = (Arc::clone(topic), partition);
         if !self.tasks.contains_key(&key) {
+            if !self.tasks.is_empty() {
+                // Settle the open cycle first: a long restore must not age its transaction.
+                self.commit(consumer, None);
+            }
             let committed = committed_checkpoint(consumer, topic, partition, self.flush_timeout);
             tracing::info!(
                 topic = &**topic,
@@ -62,7 +72,7 @@ impl Shared {
                 ?committed,
                 "task restored from committed checkpoint"
             );
-            let task = Task::restore(Arc::clone(&self.settings), committed);
+            let task = self.restored_task(topic, partition, committed);
             self.tasks.insert(
                 key.clone(),
                 Assigned {
@@ -84,6 +94,10 @@ impl Shared {
         consumer: &BaseConsumer<C>,
         only: Option<&[PartitionKey]>,
     ) -> bool {
+        if self.fatal.is_some() {
+            return false;
+        }
+        self.send_state_changes();
         let only = if self.guarantee == Guarantee::ExactlyOnce {
             None
         } else {
@@ -123,10 +137,55 @@ impl Shared {
                 false
             }
             Err(CommitError::Fatal(why)) => {
-                self.fatal.get_or_insert(why);
+                self.fatal.get_or_insert(format!(
+                    "{why} (another worker with the same kafka.instance_id took over, or the transaction state is lost)"
+                ));
                 false
             }
         }
+    }
+
+    /// A task resumed from its committed checkpoint, with the segment states of its changelog
+    /// partition. A changelog that cannot be read is fatal: going on would publish levels
+    /// computed from lost state.
+    fn restored_task(&mut self, topic: &Arc<str>, partition: i32, committed: Checkpoint) -> Task {
+        let mut task = Task::restore(Arc::clone(&self.settings), committed);
+        let Some(which) = self.output.changelog_of(topic) else {
+            return task;
+        };
+        let changelog = self.output.changelog_topic(which);
+        let client = self.output.producer().client();
+        match self
+            .restorer
+            .restore(client, changelog, partition, &mut task)
+        {
+            Ok(restored) => {
+                telemetry::state_restored(&self.metrics, changelog, partition, &restored)
+            }
+            Err(why) => {
+                self.fatal.get_or_insert(why);
+            }
+        }
+        task
+    }
+
+    /// Queues the segment states that final windows changed since the last cycle.
+    fn send_state_changes(&mut self) {
+        let output = &mut self.output;
+        let patience = self.flush_timeout;
+        let mut segments = 0;
+        for ((topic, partition), assigned) in self.tasks.iter_mut() {
+            segments += assigned.task.segments();
+            let Some(which) = output.changelog_of(topic) else {
+                continue;
+            };
+            assigned.task.drain_state_changes(|segment, state| {
+                if let Err(e) = output.send_state(which, *partition, segment, state, patience) {
+                    tracing::warn!(segment, "cannot queue a state changelog record: {e}");
+                }
+            });
+        }
+        self.metrics.state_segments.set(segments as i64);
     }
 
     /// Offsets to commit (with the checkpoints in their metadata) for tasks that moved on.
@@ -153,16 +212,19 @@ impl Shared {
         (tpl, pending)
     }
 
-    /// Back to the last committed checkpoints: tasks restored, consumer positions reset.
+    /// Back to the last commit: tasks restored from their committed checkpoints and changelog
+    /// state, consumer positions reset.
     fn rewind<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
-        for ((topic, partition), assigned) in self.tasks.iter_mut() {
-            assigned.task = Task::restore(Arc::clone(&self.settings), assigned.committed);
-            let to = assigned
-                .committed
-                .offset
-                .map_or(Offset::Beginning, Offset::Offset);
-            if let Err(e) = consumer.seek(topic, *partition, to, self.flush_timeout) {
-                tracing::warn!(topic = &**topic, partition, "cannot rewind partition: {e}");
+        let keys: Vec<PartitionKey> = self.tasks.keys().cloned().collect();
+        for (topic, partition) in keys {
+            let committed = self.tasks[&(Arc::clone(&topic), partition)].committed;
+            let task = self.restored_task(&topic, partition, committed);
+            if let Some(assigned) = self.tasks.get_mut(&(Arc::clone(&topic), partition)) {
+                assigned.task = task;
+            }
+            let to = committed.offset.map_or(Offset::Beginning, Offset::Offset);
+            if let Err(e) = consumer.seek(&topic, partition, to, self.flush_timeout) {
+                tracing::warn!(topic = &*topic, partition, "cannot rewind partition: {e}");
             }
         }
     }

@@ -47,6 +47,7 @@ pub fn run(
         metrics: Arc::clone(&metrics),
         flush_timeout: k.shutdown_timeout.std() / 2,
         guarantee: k.processing_guarantee,
+        restorer: super::changelog::Restorer::new(k)?,
         fatal: None,
     };
     let context = WorkerContext {

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub rebalances: IntCounterVec,
     pub commits: IntCounterVec,
     pub produce_errors: IntCounter,
+    pub state_restore_seconds: Histogram,
+    pub state_restored_records: IntCounter,
+    pub state_restored_bytes: IntCounter,
+    pub state_segments: IntGauge,
     pub kafka_errors: IntCounterVec,
     pub segments_by_level: IntGaugeVec,
     pub incidents_active: IntGauge,
@@ -163,6 +167,27 @@ impl Metrics {
                 &r,
                 "roadpulse_produce_errors_total",
                 "Output records the broker did not acknowledge.",
+            ),
+            state_restore_seconds: histogram(
+                &r,
+                "roadpulse_state_restore_seconds",
+                "Time to restore one task's segment state from its changelog partition.",
+                vec![0.005, 0.02, 0.1, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 120.0],
+            ),
+            state_restored_records: counter(
+                &r,
+                "roadpulse_state_restored_records_total",
+                "State changelog records read by restores.",
+            ),
+            state_restored_bytes: counter(
+                &r,
+                "roadpulse_state_restored_bytes_total",
+                "Key and value bytes of the state changelog records read by restores.",
+            ),
+            state_segments: gauge(
+                &r,
+                "roadpulse_state_segments",
+                "Segments with long-lived state in this worker's tasks.",
             ),
             kafka_errors: counter_vec(
                 &r,

@@ -91,3 +91,31 @@ pub fn kafka_error(m: &Metrics, kind: &'static str, detail: &str) {
     m.kafka_errors.with_label_values(&[kind]).inc();
     tracing::warn!(kind, "kafka: {detail}");
 }
+
+/// A task's segment state was restored from its changelog partition.
+pub fn state_restored(
+    m: &Metrics,
+    changelog: &str,
+    partition: i32,
+    restored: &crate::kafka::changelog::Restored,
+) {
+    m.state_restore_seconds.observe(restored.seconds);
+    m.state_restored_records.inc_by(restored.records);
+    m.state_restored_bytes.inc_by(restored.bytes);
+    if restored.invalid > 0 {
+        tracing::warn!(
+            changelog,
+            partition,
+            invalid = restored.invalid,
+            "state changelog records that do not decode were skipped; their segments start afresh"
+        );
+    }
+    tracing::info!(
+        changelog,
+        partition,
+        records = restored.records,
+        bytes = restored.bytes,
+        seconds = restored.seconds,
+        "segment state restored"
+    );
+}

@@ -1,0 +1,173 @@
+//! The state changelog: every commit cycle, the long-lived state of each segment a final window
+//! changed (learned free-flow speed, level hysteresis) is written, keyed by segment id, to
+//! partition `p` of the input's compacted changelog topic — in the same transaction as the
+//! outputs and offsets under exactly once. A new owner of input partition `p` reads changelog
+//! partition `p` to its end before it processes a record (as Kafka Streams restores a store).
+//!
+//! Open windows are not in the changelog: they are rebuilt from the input, which the committed
+//! offset (the first offset still feeding an open window) keeps readable. So the changelog
+//! holds one small record per segment, and a restore reads little more than that.
+//!
+//! Reading "to its end" needs care under transactions: a worker killed mid-transaction leaves
+//! records that are neither committed nor aborted until the broker times the transaction out,
+//! and the last stable offset (the end a `read_committed` reader sees) stops in front of them,
+//! even if later transactions committed. So a restore first waits until the stable end
+//! reaches the log end it saw at the start, then reads up to it.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::{client, KafkaFailure};
+use crate::config::KafkaConfig;
+use crate::domain::congestion::SegmentState;
+use crate::domain::processor::Task;
+
+/// Longest a restore may take, waiting included: the broker aborts a dead worker's transaction
+/// after its `transaction.timeout.ms` (librdkafka's default: 60 s).
+pub const RESTORE_PATIENCE: Duration = Duration::from_secs(120);
+const CALL: Duration = Duration::from_secs(10);
+
+pub fn encode(state: &SegmentState, buf: &mut Vec<u8>) {
+    buf.clear();
+    // Serializing plain data to a Vec cannot fail.
+    let _ = serde_json::to_writer(buf, state);
+}
+
+pub fn decode(bytes: &[u8]) -> Result<SegmentState, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+/// What one restore read.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Restored {
+    pub records: u64,
+    pub bytes: u64,
+    /// Records that did not decode (skipped: their segments start afresh).
+    pub invalid: u64,
+    pub seconds: f64,
+}
+
+/// Reads changelog partitions with its own `read_committed` consumer (no group: it only
+/// assigns).
+pub(crate) struct Restorer {
+    consumer: BaseConsumer,
+}
+
+impl Restorer {
+    pub fn new(k: &KafkaConfig) -> Result<Self, KafkaFailure> {
+        let consumer = client::restore_consumer_config(k)
+            .create()
+            .map_err(KafkaFailure::client)?;
+        Ok(Restorer { consumer })
+    }
+
+    /// Restores `task`'s segment states from `topic` partition `partition`. `log_end` is a
+    /// client whose offset queries see the log end (not the stable end): the producer's.
+    pub fn restore<C: ClientContext>(
+        &self,
+        log_end: &Client<C>,
+        topic: &str,
+        partition: i32,
+        task: &mut Task,
+    ) -> Result<Restored, String> {
+        let started = Instant::now();
+        let deadline = started + RESTORE_PATIENCE;
+        let (low, end) = log_end
+            .fetch_watermarks(topic, partition, CALL)
+            .map_err(|e| {
+                format!("cannot read the end of state changelog {topic}[{partition}]: {e}")
+            })?;
+        let mut restored = Restored::default();
+        if end > low {
+            self.wait_until_stable(topic, partition, end, deadline)?;
+            let read = self.read(topic, partition, end, deadline, task, &mut restored);
+            let _ = self.consumer.unassign();
+            read?;
+        }
+        restored.seconds = started.elapsed().as_secs_f64();
+        Ok(restored)
+    }
+
+    fn wait_until_stable(
+        &self,
+        topic: &str,
+        partition: i32,
+        end: i64,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        loop {
+            // A read_committed consumer's "high watermark" is the last stable offset.
+            match self.consumer.fetch_watermarks(topic, partition, CALL) {
+                Ok((_, stable)) if stable >= end => return Ok(()),
+                Ok((_, stable)) => tracing::debug!(
+                    topic,
+                    partition,
+                    stable,
+                    end,
+                    "waiting for an open transaction in the state changelog to end"
+                ),
+                Err(e) => tracing::warn!(
+                    topic,
+                    partition,
+                    "cannot read the stable end of the state changelog: {e}"
+                ),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "state changelog {topic}[{partition}] still has an undecided transaction below offset {end} after {}s",
+                    RESTORE_PATIENCE.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        end: i64,
+        deadline: Instant,
+        task: &mut Task,
+        restored: &mut Restored,
+    ) -> Result<(), String> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Beginning)
+            .and_then(|()| self.consumer.assign(&tpl))
+            .map_err(|e| format!("cannot read state changelog {topic}[{partition}]: {e}"))?;
+        loop {
+            match self
+                .consumer
+                .poll(Timeout::After(Duration::from_millis(100)))
+            {
+                Some(Ok(m)) => {
+                    let (key, value) = (m.key().unwrap_or_default(), m.payload());
+                    restored.records += 1;
+                    restored.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
+                    match (std::str::from_utf8(key), value.map(decode)) {
+                        (Ok(id), Some(Ok(state))) => task.restore_segment(id, state),
+                        _ => restored.invalid += 1,
+                    }
+                    if m.offset() + 1 >= end {
+                        return Ok(());
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => return Ok(()),
+                Some(Err(e)) => tracing::warn!(topic, partition, "while restoring state: {e}"),
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "cannot read state changelog {topic}[{partition}] to offset {end} within {}s",
+                    RESTORE_PATIENCE.as_secs()
+                ));
+            }
+        }
+    }
+}
