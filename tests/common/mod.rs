@@ -327,13 +327,30 @@ impl Worker {
     }
 
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends a signal by name (TERM, STOP, CONT) to the running process.
+    pub fn signal(&self, name: &str) {
         if let Some(c) = &self.child {
             let status = Command::new("kill")
-                .arg("-TERM")
+                .arg(format!("-{name}"))
                 .arg(c.id().to_string())
                 .status()
                 .unwrap();
             assert!(status.success());
+        }
+    }
+
+    /// True while the process runs (reaps it when it has exited).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                self.child = None;
+                false
+            }
+            None => false,
         }
     }
 
@@ -438,4 +455,38 @@ pub fn http_get(port: u16, path: &str) -> String {
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     text
+}
+
+/// Per partition of `topic`: the offset `group` committed (-1 when none) and the log end.
+pub fn committed_and_end(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i64, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|p| {
+            let c = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            };
+            let (_, end) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks");
+            (c, end)
+        })
+        .collect()
 }
