@@ -55,7 +55,7 @@ pub struct Restored {
 
 /// Reads changelog partitions with its own `read_committed` consumer (no group: it only
 /// assigns).
-pub(crate) struct Restorer {
+pub struct Restorer {
     consumer: BaseConsumer,
 }
 
