@@ -93,7 +93,7 @@ fn main() {
         group_id: topic.clone(),
         ..KafkaConfig::default()
     };
-    let restorer = Restorer::new(&k).expect("restorer");
+    let restorer = Restorer::new(&k, Default::default()).expect("restorer");
     let settings = Arc::new(ProcessorSettings {
         window: WindowSpec::tumbling(60_000, 30_000),
         emit: EmitMode::Final,

@@ -17,13 +17,13 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::client::{Client, ClientContext};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{client, KafkaFailure};
+use super::{client, KafkaFailure, Shutdown};
 use crate::config::KafkaConfig;
 use crate::domain::congestion::SegmentState;
 use crate::domain::processor::Task;
@@ -53,18 +53,41 @@ pub struct Restored {
     pub seconds: f64,
 }
 
+/// Why a restore did not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreError {
+    /// The worker is shutting down: the task must be neither processed nor committed.
+    Interrupted,
+    Failed(String),
+}
+
+/// The restore consumer's callbacks: its end-of-partition events are how a restore ends, not
+/// errors to report.
+pub struct RestoreContext;
+
+impl ClientContext for RestoreContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::warn!("state restore consumer: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for RestoreContext {}
+
 /// Reads changelog partitions with its own `read_committed` consumer (no group: it only
-/// assigns).
+/// assigns). A shutdown interrupts a restore.
 pub struct Restorer {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<RestoreContext>,
+    shutdown: Shutdown,
 }
 
 impl Restorer {
-    pub fn new(k: &KafkaConfig) -> Result<Self, KafkaFailure> {
+    pub fn new(k: &KafkaConfig, shutdown: Shutdown) -> Result<Self, KafkaFailure> {
         let consumer = client::restore_consumer_config(k)
-            .create()
+            .create_with_context(RestoreContext)
             .map_err(KafkaFailure::client)?;
-        Ok(Restorer { consumer })
+        Ok(Restorer { consumer, shutdown })
     }
 
     /// Restores `task`'s segment states from `topic` partition `partition`. `log_end` is a
@@ -75,23 +98,36 @@ impl Restorer {
         topic: &str,
         partition: i32,
         task: &mut Task,
-    ) -> Result<Restored, String> {
+    ) -> Result<Restored, RestoreError> {
         let started = Instant::now();
         let deadline = started + RESTORE_PATIENCE;
         let (low, end) = log_end
             .fetch_watermarks(topic, partition, CALL)
             .map_err(|e| {
-                format!("cannot read the end of state changelog {topic}[{partition}]: {e}")
+                RestoreError::Failed(format!(
+                    "cannot read the end of state changelog {topic}[{partition}]: {e}"
+                ))
             })?;
         let mut restored = Restored::default();
         if end > low {
             self.wait_until_stable(topic, partition, end, deadline)?;
-            let read = self.read(topic, partition, end, deadline, task, &mut restored);
+            let read = self.read(topic, partition, deadline, task, &mut restored);
             let _ = self.consumer.unassign();
             read?;
         }
         restored.seconds = started.elapsed().as_secs_f64();
         Ok(restored)
+    }
+
+    /// Stops a restore on shutdown, or with `why` past the deadline.
+    fn check(&self, deadline: Instant, why: impl FnOnce() -> String) -> Result<(), RestoreError> {
+        if self.shutdown.is_triggered() {
+            return Err(RestoreError::Interrupted);
+        }
+        if Instant::now() >= deadline {
+            return Err(RestoreError::Failed(why()));
+        }
+        Ok(())
     }
 
     fn wait_until_stable(
@@ -100,7 +136,7 @@ impl Restorer {
         partition: i32,
         end: i64,
         deadline: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), RestoreError> {
         loop {
             // A read_committed consumer's "high watermark" is the last stable offset.
             match self.consumer.fetch_watermarks(topic, partition, CALL) {
@@ -118,12 +154,12 @@ impl Restorer {
                     "cannot read the stable end of the state changelog: {e}"
                 ),
             }
-            if Instant::now() >= deadline {
-                return Err(format!(
+            self.check(deadline, || {
+                format!(
                     "state changelog {topic}[{partition}] still has an undecided transaction below offset {end} after {}s",
                     RESTORE_PATIENCE.as_secs()
-                ));
-            }
+                )
+            })?;
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -132,18 +168,21 @@ impl Restorer {
         &self,
         topic: &str,
         partition: i32,
-        end: i64,
         deadline: Instant,
         task: &mut Task,
         restored: &mut Restored,
-    ) -> Result<(), String> {
+    ) -> Result<(), RestoreError> {
         // Events left over from an earlier restore (a late end-of-partition) must not end
         // this one.
         while self.consumer.poll(Duration::ZERO).is_some() {}
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Beginning)
             .and_then(|()| self.consumer.assign(&tpl))
-            .map_err(|e| format!("cannot read state changelog {topic}[{partition}]: {e}"))?;
+            .map_err(|e| {
+                RestoreError::Failed(format!(
+                    "cannot read state changelog {topic}[{partition}]: {e}"
+                ))
+            })?;
         loop {
             match self
                 .consumer
@@ -158,17 +197,18 @@ impl Restorer {
                         _ => restored.invalid += 1,
                     }
                 }
-                // The stable end is at or past `end` (waited for above): this is the end.
+                // The stable end is at or past the log end seen at the start (waited for
+                // above): this is the end.
                 Some(Err(KafkaError::PartitionEOF(p))) if p == partition => return Ok(()),
                 Some(Err(e)) => tracing::warn!(topic, partition, "while restoring state: {e}"),
                 None => {}
             }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "cannot read state changelog {topic}[{partition}] to offset {end} within {}s",
+            self.check(deadline, || {
+                format!(
+                    "cannot read state changelog {topic}[{partition}] to its end within {}s",
                     RESTORE_PATIENCE.as_secs()
-                ));
-            }
+                )
+            })?;
         }
     }
 }

@@ -15,7 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::changelog::Restorer;
+use super::changelog::{RestoreError, Restorer};
 use super::checkpoint;
 use super::commit::{self, CommitError};
 use super::output::Output;
@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     /// Set when a commit failed beyond repair (fenced) or state could not be restored; the
     /// loop stops on it and nothing more is committed.
     pub fatal: Option<String>,
+    /// A shutdown interrupted a restore: a task lacks its state, so nothing more is committed
+    /// (the next owner redoes the uncommitted work).
+    pub interrupted: bool,
 }
 
 impl Shared {
@@ -94,7 +97,7 @@ impl Shared {
         consumer: &BaseConsumer<C>,
         only: Option<&[PartitionKey]>,
     ) -> bool {
-        if self.fatal.is_some() {
+        if self.fatal.is_some() || self.interrupted {
             return false;
         }
         self.send_state_changes();
@@ -162,7 +165,8 @@ impl Shared {
             Ok(restored) => {
                 telemetry::state_restored(&self.metrics, changelog, partition, &restored)
             }
-            Err(why) => {
+            Err(RestoreError::Interrupted) => self.interrupted = true,
+            Err(RestoreError::Failed(why)) => {
                 self.fatal.get_or_insert(why);
             }
         }

@@ -47,8 +47,9 @@ pub fn run(
         metrics: Arc::clone(&metrics),
         flush_timeout: k.shutdown_timeout.std() / 2,
         guarantee: k.processing_guarantee,
-        restorer: super::changelog::Restorer::new(k)?,
+        restorer: super::changelog::Restorer::new(k, shutdown.clone())?,
         fatal: None,
+        interrupted: false,
     };
     let context = WorkerContext {
         shared: Mutex::new(shared),
@@ -74,7 +75,13 @@ pub fn run(
         }
     }
     tracing::info!("shutting down: flushing outputs and committing offsets");
-    let committed = consumer.context().lock().commit(&consumer, None);
+    let committed = {
+        let mut shared = consumer.context().lock();
+        // The last commit, retries and abort included, must fit the shutdown budget even
+        // with the broker out of reach.
+        shared.flush_timeout = k.shutdown_timeout.std() / 8;
+        shared.commit(&consumer, None)
+    };
     consumer.unsubscribe();
     // Serve the final revoke so the group sees us leave promptly.
     let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
