@@ -12,7 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::KafkaFailure;
-use crate::codec::json;
+use crate::codec::OutputCodec;
 use crate::config::{Guarantee, KafkaConfig};
 use crate::domain::event::InvalidEvent;
 use crate::domain::output::CongestionEvent;
@@ -65,11 +65,17 @@ impl ProducerContext for DeliveryContext {
 
 pub(crate) struct Output {
     producer: ThreadedProducer<DeliveryContext>,
+    /// How congestion events are written (the topic's format).
+    congestion: OutputCodec,
     buf: Vec<u8>,
 }
 
 impl Output {
-    pub fn new(k: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, KafkaFailure> {
+    pub fn new(
+        k: &KafkaConfig,
+        congestion: OutputCodec,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, KafkaFailure> {
         let context = DeliveryContext {
             metrics,
             topics: [k.congestion_topic.clone(), k.dlq_topic.clone()],
@@ -89,6 +95,7 @@ impl Output {
         }
         Ok(Output {
             producer,
+            congestion,
             buf: Vec::with_capacity(1024),
         })
     }
@@ -114,7 +121,7 @@ impl Output {
         patience: Duration,
     ) -> Result<(), KafkaError> {
         self.buf.clear();
-        json::encode_congestion(event, &mut self.buf);
+        self.congestion.encode_congestion(event, &mut self.buf);
         let record = BaseRecord::with_opaque_to(self.topic(CONGESTION), CONGESTION)
             .key(event.segment_id.as_bytes())
             .payload(&self.buf[..])
