@@ -43,8 +43,13 @@ struct Registry {
 
 impl Registry {
     fn start() -> Registry {
+        Registry::start_with(&[])
+    }
+
+    fn start_with(args: &[&str]) -> Registry {
         let mut child = Command::new("python3")
             .arg(repo("tests/registry/server.py"))
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -251,4 +256,64 @@ fn avro_input_from_an_older_producer_equals_replay_of_its_json_form() {
         "bad magic, truncated, unknown id"
     );
     worker.stop();
+}
+
+#[test]
+fn a_registry_that_does_not_answer_stops_the_worker_and_no_record_is_lost() {
+    // The producer's registration is the only request answered; the worker's lookup gets 503.
+    let failing = Registry::start_with(&["--fail-after", "1"]);
+    let setup = Setup::new("avro-outage", PARTITIONS, None);
+    let records = workload(3_000, 13);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let v0 = repo("tests/clients/raw_event_v0.avsc");
+    let produced = summary(
+        python("produce_avro.py").args([
+            "--bootstrap",
+            &setup.bootstrap,
+            "--topic",
+            &setup.input,
+            "--registry",
+            &failing.url,
+            "--schema",
+            v0.to_str().unwrap(),
+            "--input",
+            setup.dir.join("input.jsonl").to_str().unwrap(),
+        ]),
+        "the Python producer",
+    );
+    let url = format!("schema_registry.url=\"{}\"", failing.url);
+    let mut down = setup.start_worker("down", &["formats.input=\"avro\"", &url]);
+    assert_eq!(
+        down.wait_exit(Duration::from_secs(90)),
+        Some(1),
+        "{}",
+        down.log_text()
+    );
+    assert!(
+        down.log_text().contains("schema registry unavailable"),
+        "{}",
+        down.log_text()
+    );
+    let dead = read_topic(&setup.bootstrap, &setup.dlq, Duration::from_secs(3), |_| {
+        false
+    });
+    assert!(dead.is_empty(), "nothing was dead-lettered for the outage");
+
+    // The registry is back (same schema, same id): a new worker reads every record.
+    let healthy = Registry::start();
+    let client =
+        roadpulse::codec::registry::Registry::new(&roadpulse::config::SchemaRegistryConfig {
+            url: healthy.url.clone(),
+            ..Default::default()
+        });
+    let text = std::fs::read_to_string(&v0).unwrap();
+    let id = client
+        .register(&format!("{}-value", setup.input), &text)
+        .unwrap();
+    assert_eq!(produced["id"], id);
+    let url = format!("schema_registry.url=\"{}\"", healthy.url);
+    let mut up = setup.start_worker("up", &["formats.input=\"avro\"", &url]);
+    let (got, _) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_equal(&expected, &got);
+    up.stop();
 }

@@ -132,15 +132,30 @@ impl RawDecoder {
             WriterSchemas::Fixed(fixed) => Ok(Err(format!(
                 "this topic's configured schema id is {fixed} (no registry)"
             ))),
-            WriterSchemas::Registry(registry) => match registry.schema(id) {
+            WriterSchemas::Registry(registry) => match fetch_with_retries(registry, id) {
                 Ok(text) => Ok(Schema::parse_str(&text)
                     .map_err(|e| format!("the registry's schema does not parse: {e}"))
                     .and_then(|writer| RawPlan::compile(&writer, &self.reader))),
-                Err(RegistryError::Unavailable(why)) => Err(DecodeError::Unavailable(why)),
+                Err(e @ RegistryError::Unavailable(_)) => {
+                    Err(DecodeError::Unavailable(e.to_string()))
+                }
                 Err(other) => Ok(Err(other.to_string())),
             },
         }
     }
+}
+
+/// A registry lookup retried on a short blip (at most ~1.5 s: the consumer loop waits).
+fn fetch_with_retries(registry: &Registry, id: u32) -> Result<std::sync::Arc<str>, RegistryError> {
+    let mut result = registry.schema(id);
+    for pause_ms in [250, 1_000] {
+        if !matches!(result, Err(RegistryError::Unavailable(_))) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        result = registry.schema(id);
+    }
+    result
 }
 
 fn schema_error(id: u32, why: String) -> DecodeError {
