@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A local HTTP server speaking the documented subset of the Confluent Schema Registry REST API
 that roadpulse and the test clients use (no Confluent-compatible registry installs from the
-package registries this project may use: karapace is not on PyPI, and Apicurio is a Quarkus
-application not shipped runnable on Maven Central).
+package registries this project may use: karapace is not on PyPI, and Apicurio Registry's
+application is on Maven Central only as the input jar of a Quarkus build, not runnable).
 
   POST /subjects/{subject}/versions      {"schema": "..."} -> {"id": N}; the same schema text
                                          gets the same id (ids are global, as in Confluent)
