@@ -107,6 +107,10 @@ impl RawDecoder {
     fn plan(&mut self, id: u32) -> Result<&RawPlan, DecodeError> {
         if !self.plans.contains_key(&id) {
             let built = self.build(id)?;
+            match &built {
+                Ok(_) => tracing::info!(schema_id = id, "reading a new Avro writer schema"),
+                Err(why) => tracing::warn!(schema_id = id, "Avro writer schema unusable: {why}"),
+            }
             if built.is_err() {
                 if self.failures >= MAX_CACHED_FAILURES {
                     return Err(schema_error(id, built.err().unwrap_or_default()));
