@@ -9,6 +9,7 @@
 mod binary;
 pub mod encode;
 mod plan;
+mod skip;
 
 use apache_avro::Schema;
 
