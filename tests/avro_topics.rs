@@ -317,3 +317,66 @@ fn a_registry_that_does_not_answer_stops_the_worker_and_no_record_is_lost() {
     assert_equal(&expected, &got);
     up.stop();
 }
+
+#[test]
+fn without_a_registry_fixed_ids_are_written_and_read() {
+    let setup = Setup::new("avro-fixed", PARTITIONS, None);
+    let records = workload(3_000, 14);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let raw_schema = repo("schemas/raw_event.avsc");
+    let produced = summary(
+        python("produce_avro.py").args([
+            "--bootstrap",
+            &setup.bootstrap,
+            "--topic",
+            &setup.input,
+            "--id",
+            "7",
+            "--schema",
+            raw_schema.to_str().unwrap(),
+            "--input",
+            setup.dir.join("input.jsonl").to_str().unwrap(),
+        ]),
+        "the Python producer",
+    );
+    assert_eq!(produced["id"], 7);
+    let input_id = format!("schema_registry.ids.{}=7", setup.input);
+    let output_id = format!("schema_registry.ids.{}=8", setup.congestion);
+    let incidents_id = format!("schema_registry.ids.{}-incidents=9", setup.input);
+    let mut worker = setup.start_worker(
+        "w",
+        &[
+            "formats.input=\"avro\"",
+            "formats.output=\"avro\"",
+            &input_id,
+            &output_id,
+            &incidents_id,
+        ],
+    );
+    let out = setup.dir.join("python.jsonl");
+    let schema = repo("schemas/congestion_event.avsc");
+    let py = summary(
+        python("consume_avro.py").args([
+            "--bootstrap",
+            &setup.bootstrap,
+            "--topic",
+            &setup.congestion,
+            "--schema",
+            schema.to_str().unwrap(),
+            "--writer",
+            schema.to_str().unwrap(),
+            "--id",
+            "8",
+            "--expect",
+            &expected.len().to_string(),
+            "--timeout",
+            "120",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "the Python consumer",
+    );
+    assert_all_decoded(&py, expected.len(), "python");
+    assert_equal(&expected, &finals_in(&out));
+    worker.stop();
+}

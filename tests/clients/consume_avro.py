@@ -32,7 +32,9 @@ def main():
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--topic", required=True)
     p.add_argument("--schema", required=True, help="reader schema (.avsc)")
-    p.add_argument("--registry", required=True)
+    p.add_argument("--registry", help="registry URL (writer schemas by id)")
+    p.add_argument("--writer", help="without a registry: the writer schema (.avsc) of --id")
+    p.add_argument("--id", type=int, help="without a registry: the schema id every record carries")
     p.add_argument("--expect", type=int, required=True)
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--out", required=True)
@@ -43,6 +45,10 @@ def main():
     writers = {}
 
     def writer(schema_id):
+        if a.registry is None:
+            assert schema_id == a.id, f"schema id {schema_id}, expected {a.id}"
+            with open(a.writer) as f:
+                return fastavro.parse_schema(json.load(f))
         if schema_id not in writers:
             req = urllib.request.Request(f"{a.registry}/schemas/ids/{schema_id}", headers={"Accept": MEDIA})
             with urllib.request.urlopen(req, timeout=10) as r:

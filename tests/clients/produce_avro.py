@@ -28,7 +28,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--topic", required=True)
-    p.add_argument("--registry", required=True)
+    p.add_argument("--registry", help="registry URL (else --id)")
+    p.add_argument("--id", type=int, help="without a registry: the schema id to write")
     p.add_argument("--schema", required=True, help="writer schema (.avsc)")
     p.add_argument("--input", required=True, help="JSONL raw events")
     p.add_argument("--garbage", type=int, default=0)
@@ -37,7 +38,7 @@ def main():
     with open(a.schema) as f:
         text = f.read()
     schema = fastavro.parse_schema(json.loads(text))
-    schema_id = register(a.registry, f"{a.topic}-value", text)
+    schema_id = register(a.registry, f"{a.topic}-value", text) if a.registry else a.id
     prod = Producer({"bootstrap.servers": a.bootstrap, "partitioner": "murmur2_random",
                      "enable.idempotence": True, "linger.ms": 10})
     header = struct.pack(">bI", 0, schema_id)
