@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod formats;
 mod sections;
+pub use formats::*;
 pub use sections::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +47,23 @@ pub struct Config {
     pub congestion: CongestionConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub formats: FormatsConfig,
+    pub schema_registry: SchemaRegistryConfig,
     /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
     #[serde(skip)]
     pub ignored_env: Vec<String>,
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 5] = ["kafka", "window", "congestion", "http", "log"];
+const SECTIONS: [&str; 7] = [
+    "kafka",
+    "window",
+    "congestion",
+    "http",
+    "log",
+    "formats",
+    "schema_registry",
+];
 /// Keys whose values are lists; an env or flag value for them may be comma-separated.
 const LIST_KEYS: [&str; 1] = ["kafka.input_topics"];
 
@@ -99,7 +111,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.kafka.validate()?;
         self.window.validate()?;
-        self.congestion.validate()
+        self.congestion.validate()?;
+        self.formats.validate(&self.kafka)?;
+        self.schema_registry.validate(&self.formats, &self.kafka)
     }
 
     /// The effective configuration as TOML with secrets replaced by `***`.
@@ -109,6 +123,9 @@ impl Config {
             if is_secret(key) {
                 *value = "***".into();
             }
+        }
+        if shown.schema_registry.password.is_some() {
+            shown.schema_registry.password = Some("***".into());
         }
         let mut text = toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot render config: {e}\n"));
@@ -159,7 +176,12 @@ fn env_override(name: &str, value: &str) -> Result<Option<(String, toml::Value)>
     }
     // Not ours: ROADPULSE_CONFIG (the file flag), and variables such as the ROADPULSE_SERVICE_HOST
     // Kubernetes injects for a Service named roadpulse. `check-config` lists them.
-    let Some((section, key)) = lower.split_once('_').filter(|(s, _)| SECTIONS.contains(s)) else {
+    let Some((section, key)) = SECTIONS.iter().find_map(|s| {
+        lower
+            .strip_prefix(s)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .map(|key| (*s, key))
+    }) else {
         return Ok(None);
     };
     let path = format!("{section}.{key}");

@@ -1,6 +1,6 @@
 //! Raw traffic events as the domain sees them, and their validation.
 //!
-//! A codec (JSON, later Avro) turns bytes into a [`RawEventFields`] of borrowed values; this
+//! A codec (JSON or Avro) turns bytes into a [`RawEventFields`] of borrowed values; this
 //! module owns the rules that make one a valid [`RawEvent`] (required fields, ranges, units).
 //! It never touches bytes, clocks or I/O, so the same rules hold for every input format.
 
@@ -29,15 +29,18 @@ pub enum InvalidKind {
     UnknownType,
     /// `ts` is neither epoch milliseconds nor an RFC 3339 timestamp, or is before 1970.
     InvalidTimestamp,
+    /// Avro: the writer schema id is unknown, or its schema cannot be read as ours.
+    Schema,
 }
 
 impl InvalidKind {
-    pub const ALL: [InvalidKind; 5] = [
+    pub const ALL: [InvalidKind; 6] = [
         InvalidKind::Malformed,
         InvalidKind::MissingField,
         InvalidKind::InvalidValue,
         InvalidKind::UnknownType,
         InvalidKind::InvalidTimestamp,
+        InvalidKind::Schema,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl InvalidKind {
             InvalidKind::InvalidValue => "invalid_value",
             InvalidKind::UnknownType => "unknown_type",
             InvalidKind::InvalidTimestamp => "invalid_timestamp",
+            InvalidKind::Schema => "schema",
         }
     }
 }

@@ -30,6 +30,10 @@ pub enum KafkaFailure {
     Unreachable(String),
     #[error("{0}")]
     Topic(String),
+    #[error("cannot set up the topics' formats: {0}")]
+    Codec(#[from] crate::codec::CodecSetupError),
+    #[error("stopping: {0} (the record is read again after a restart)")]
+    DecodeUnavailable(String),
     #[error("cannot subscribe: {0}")]
     Subscribe(String),
     #[error(

@@ -13,7 +13,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 
 use super::changelog;
 use super::KafkaFailure;
-use crate::codec::json;
+use crate::codec::OutputCodec;
 use crate::config::{Guarantee, KafkaConfig};
 use crate::domain::congestion::SegmentState;
 use crate::domain::event::InvalidEvent;
@@ -73,11 +73,17 @@ pub(crate) struct Output {
     producer: ThreadedProducer<DeliveryContext>,
     /// The input topics, in the order of their changelogs in the delivery context.
     inputs: Vec<String>,
+    /// How congestion events are written (the topic's format).
+    congestion: OutputCodec,
     buf: Vec<u8>,
 }
 
 impl Output {
-    pub fn new(k: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Self, KafkaFailure> {
+    pub fn new(
+        k: &KafkaConfig,
+        congestion: OutputCodec,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, KafkaFailure> {
         let context = DeliveryContext {
             metrics,
             topics: [k.congestion_topic.clone(), k.dlq_topic.clone()]
@@ -105,6 +111,7 @@ impl Output {
         Ok(Output {
             producer,
             inputs: k.input_topics.clone(),
+            congestion,
             buf: Vec::with_capacity(1024),
         })
     }
@@ -161,7 +168,7 @@ impl Output {
         patience: Duration,
     ) -> Result<(), KafkaError> {
         self.buf.clear();
-        json::encode_congestion(event, &mut self.buf);
+        self.congestion.encode_congestion(event, &mut self.buf);
         let record = BaseRecord::with_opaque_to(self.topic(CONGESTION), CONGESTION)
             .key(event.segment_id.as_bytes())
             .payload(&self.buf[..])

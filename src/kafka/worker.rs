@@ -14,7 +14,7 @@ use super::context::WorkerContext;
 use super::output::Output;
 use super::tasks::Shared;
 use super::{client, Health, KafkaFailure, Shutdown};
-use crate::codec;
+use crate::codec::{self, DecodeError, InputCodec};
 use crate::config::Config;
 use crate::domain::congestion::Level;
 use crate::domain::output::CongestionEvent;
@@ -39,7 +39,8 @@ pub fn run(
     shutdown: Shutdown,
 ) -> Result<(), KafkaFailure> {
     let k = &config.kafka;
-    let output = Output::new(k, Arc::clone(&metrics))?;
+    let codecs = codec::Codecs::start(config)?;
+    let output = Output::new(k, codecs.congestion, Arc::clone(&metrics))?;
     let shared = Shared {
         settings,
         tasks: HashMap::new(),
@@ -66,9 +67,13 @@ pub fn run(
     health.set_live(true);
     tracing::info!(group = %k.group_id, topics = ?topics, "worker subscribed");
 
-    let mut loop_state = Loop::new(config, &metrics);
+    let mut loop_state = Loop::new(config, &metrics, codecs.inputs);
     while !shutdown.is_triggered() {
         loop_state.step(&consumer, k.commit_interval.std());
+        if let Some(why) = loop_state.unavailable.take() {
+            health.set_ready(false);
+            return Err(KafkaFailure::DecodeUnavailable(why));
+        }
         if let Some(why) = consumer.context().lock().fatal.take() {
             health.set_ready(false);
             return Err(KafkaFailure::Fatal(why));
@@ -96,8 +101,10 @@ pub fn run(
 
 struct Loop {
     metrics: Arc<Metrics>,
-    /// Input topics (shared names for task keys) and their consumed-records counters.
-    topics: Vec<(Arc<str>, prometheus::IntCounter)>,
+    /// Input topics (shared names for task keys), their consumed-records counters and codecs.
+    topics: Vec<(Arc<str>, prometheus::IntCounter, InputCodec)>,
+    /// Set when a record could not be judged (schema registry down): the worker stops.
+    unavailable: Option<String>,
     out: Vec<CongestionEvent>,
     levels: LevelBoard,
     patience: Duration,
@@ -106,21 +113,18 @@ struct Loop {
 }
 
 impl Loop {
-    fn new(config: &Config, metrics: &Arc<Metrics>) -> Self {
-        let topics = config
-            .kafka
-            .input_topics
-            .iter()
-            .map(|t| {
-                (
-                    Arc::from(t.as_str()),
-                    metrics.events_consumed.with_label_values(&[t.as_str()]),
-                )
+    fn new(config: &Config, metrics: &Arc<Metrics>, inputs: Vec<(String, InputCodec)>) -> Self {
+        let topics = inputs
+            .into_iter()
+            .map(|(t, codec)| {
+                let consumed = metrics.events_consumed.with_label_values(&[t.as_str()]);
+                (Arc::from(t.as_str()), consumed, codec)
             })
             .collect();
         Loop {
             metrics: Arc::clone(metrics),
             topics,
+            unavailable: None,
             out: Vec::new(),
             levels: LevelBoard::default(),
             patience: config.kafka.shutdown_timeout.std(),
@@ -161,12 +165,13 @@ impl Loop {
             partition: msg.partition(),
             offset: msg.offset(),
         };
-        let topic = match self.topics.iter().find(|(t, _)| &**t == origin.topic) {
-            Some((t, c)) => {
+        let mut json = InputCodec::Json;
+        let (topic, codec) = match self.topics.iter_mut().find(|(t, ..)| &**t == origin.topic) {
+            Some((t, c, codec)) => {
                 c.inc();
-                Arc::clone(t)
+                (Arc::clone(t), codec)
             }
-            None => Arc::from(origin.topic),
+            None => (Arc::from(origin.topic), &mut json),
         };
         let mut shared = consumer.context().lock();
         let assigned = shared.task(consumer, &topic, origin.partition);
@@ -174,7 +179,7 @@ impl Loop {
         let payload = msg.payload().unwrap_or_default();
         let now = now_ms();
         let out = &mut self.out;
-        let result = codec::with_raw_event(payload, |e| {
+        let result = codec.decode(payload, |e| {
             (assigned.task.on_event(origin.offset, e, now, out), e.ts)
         });
         let stream_time = assigned.task.stream_time();
@@ -184,7 +189,11 @@ impl Loop {
             }
             Ok((Outcome::Report, _)) => self.metrics.reports.inc(),
             Ok(_) => {}
-            Err(err) => {
+            Err(DecodeError::Unavailable(why)) => {
+                self.unavailable = Some(format!("cannot decode a record of {topic}: {why}"));
+                return;
+            }
+            Err(DecodeError::Invalid(err)) => {
                 telemetry::poison_record(&self.metrics, origin, &err);
                 if let Err(e) = shared.output.send_dead_letter(
                     msg.key(),
