@@ -46,6 +46,48 @@ pub enum Command {
     },
     /// Write a deterministic synthetic workload of raw events as JSONL.
     Generate(GenerateArgs),
+    /// Simulate a road network from a scenario file: raw events, ground truth and catalogue.
+    Simulate(SimulateArgs),
+    /// Judge incident events (and congestion events) against a simulation's ground truth.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Scenario file (TOML; see the README's "Incident detection" section).
+    #[arg(long)]
+    pub scenario: PathBuf,
+    /// JSONL raw events ("-" for stdout).
+    #[arg(long, required_unless_present = "topic", conflicts_with = "topic")]
+    pub output: Option<PathBuf>,
+    /// Produce the raw events to this Kafka topic instead (key = segment_id).
+    #[arg(long, requires = "bootstrap")]
+    pub topic: Option<String>,
+    /// Kafka bootstrap servers for --topic.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// Ground truth (JSONL: incidents and true per-segment speed per window).
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// Segment catalogue (CSV with upstream/downstream) for `congestion.catalog`.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Ground truth written by `roadpulse simulate`.
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// JSONL incident events (`roadpulse replay --incidents`).
+    #[arg(long)]
+    pub incidents: PathBuf,
+    /// JSONL congestion events, for congestion level accuracy.
+    #[arg(long)]
+    pub congestion: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
