@@ -76,15 +76,16 @@ pub struct SimulateArgs {
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Ground truth written by `roadpulse simulate`.
+    /// Ground truth written by `roadpulse simulate` (repeat for several runs, each paired
+    /// with the --incidents and --congestion at the same position; counts are summed).
+    #[arg(long, required = true)]
+    pub truth: Vec<PathBuf>,
+    /// JSONL incident events (`roadpulse replay --incidents`), one per --truth.
+    #[arg(long, required = true)]
+    pub incidents: Vec<PathBuf>,
+    /// JSONL congestion events, for congestion level accuracy (none, or one per --truth).
     #[arg(long)]
-    pub truth: PathBuf,
-    /// JSONL incident events (`roadpulse replay --incidents`).
-    #[arg(long)]
-    pub incidents: PathBuf,
-    /// JSONL congestion events, for congestion level accuracy.
-    #[arg(long)]
-    pub congestion: Option<PathBuf>,
+    pub congestion: Vec<PathBuf>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -118,6 +119,13 @@ pub struct ReplayArgs {
     /// Exit non-zero when any input line is bad.
     #[arg(long)]
     pub strict: bool,
+    /// Also detect incidents over the final windows and write them here (JSONL).
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// Decision rules to run, each with its own incident stream (comma-separated:
+    /// combined, probe, california, apid).
+    #[arg(long, default_value = "combined", value_delimiter = ',', value_parser = ["combined", "probe", "california", "apid"])]
+    pub detect: Vec<String>,
 }
 
 #[derive(Debug, Args)]

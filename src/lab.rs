@@ -11,9 +11,13 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 
 use crate::app::AppError;
-use crate::cli::SimulateArgs;
+use crate::cli::{EvaluateArgs, SimulateArgs};
+use crate::domain::incident::IncidentEvent;
+use crate::domain::output::CongestionEvent;
+use crate::sim::evaluate::{Evaluation, Report, LEVEL_MIN_SAMPLES};
 use crate::sim::scenario::Scenario;
 use crate::sim::simulate::{self, SimSummary};
+use crate::sim::truth::TruthRecord;
 
 fn io_err(what: &str, path: &Path, e: impl std::fmt::Display) -> AppError {
     AppError::Runtime(format!("cannot {what} {}: {e}", path.display()))
@@ -98,7 +102,68 @@ fn to_kafka(
     Ok(result)
 }
 
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, AppError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_err("read", path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .map_err(|e| AppError::Runtime(format!("{} line {}: {e}", path.display(), i + 1)))
+        })
+        .collect()
+}
+
 /// `roadpulse evaluate`.
-pub fn evaluate(_args: &crate::cli::EvaluateArgs) -> Result<(), AppError> {
-    Err(AppError::Runtime("evaluate: not built yet".into()))
+pub fn evaluate(args: &EvaluateArgs) -> Result<(), AppError> {
+    let runs = args.truth.len();
+    if args.incidents.len() != runs
+        || !(args.congestion.is_empty() || args.congestion.len() == runs)
+    {
+        return Err(AppError::Runtime(
+            "give one --incidents (and none or one --congestion) per --truth".into(),
+        ));
+    }
+    let mut evaluation = Evaluation::default();
+    for i in 0..runs {
+        let truth: Vec<TruthRecord> = read_jsonl(&args.truth[i])?;
+        let incidents: Vec<IncidentEvent> = read_jsonl(&args.incidents[i])?;
+        let congestion: Option<Vec<CongestionEvent>> =
+            args.congestion.get(i).map(|p| read_jsonl(p)).transpose()?;
+        evaluation.add_run(&truth, &incidents, congestion.as_deref());
+    }
+    let report = evaluation.report();
+    if args.json {
+        let text = serde_json::to_string(&report).map_err(|e| AppError::Runtime(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(())
+}
+
+fn table(r: &Report) -> String {
+    let mut s = format!(
+        "{} real incidents; {} decisions (segment × window) under no-incident conditions\n\
+         {:<11} {:>7} {:>9} {:>8} {:>6}\n",
+        r.incidents, r.decisions, "algorithm", "DR", "FAR", "MTTD s", "twice"
+    );
+    for (name, a) in &r.algorithms {
+        s.push_str(&format!(
+            "{name:<11} {:>6.1}% {:>8.4}% {:>8} {:>6}\n",
+            a.detection_rate * 100.0,
+            a.false_alarm_rate * 100.0,
+            a.mttd_s.map_or("-".into(), |m| format!("{m:.0}")),
+            a.reported_twice
+        ));
+    }
+    match r.level_accuracy {
+        Some(acc) => s.push_str(&format!(
+            "level accuracy {:.2}% on {} windows with >= {LEVEL_MIN_SAMPLES} probe samples\n",
+            acc * 100.0,
+            r.level_windows
+        )),
+        None => s.push_str("level accuracy: no congestion events given\n"),
+    }
+    s
 }

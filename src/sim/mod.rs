@@ -3,6 +3,7 @@
 //! incidents and faults) that writes raw events plus ground truth; and the evaluator that
 //! judges incident detection and congestion levels against that truth.
 
+pub mod evaluate;
 pub mod generator;
 pub mod network;
 pub mod scenario;
