@@ -185,7 +185,7 @@ mod tests {
             &s
         ));
         // Not slow enough to matter, or no baseline yet.
-        assert!(!edge(&view(0.65, Some(-4.0)), None, 3.0, &s));
+        assert!(!edge(&view(0.8, Some(-4.0)), None, 3.0, &s));
         assert!(!edge(&view(0.3, None), None, 3.0, &s));
     }
 
