@@ -137,7 +137,7 @@ fn the_scenario_library_holds_its_bounds() {
     assert_eq!(combined.reported_twice, 0);
     // Target 90 s; the library's three slow-onset incidents (see the README) hold it higher.
     let mttd = combined.mttd_s.expect("something detected");
-    assert!(mttd <= 190.0, "MTTD {mttd} s");
+    assert!(mttd <= 175.0, "MTTD {mttd} s");
     let accuracy = report.level_accuracy.expect("congestion judged");
     assert!(accuracy >= 0.98, "level accuracy {accuracy}");
     // The combined rule is at least as good as each algorithm alone.

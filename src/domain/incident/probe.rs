@@ -45,7 +45,7 @@ impl Default for ProbeSettings {
             z_crit: 3.0,
             z_weak: 1.5,
             slow_ratio: 0.75,
-            gap_ratio: 0.3,
+            gap_ratio: 0.2,
             persist: 2,
             wide_sd_ratio: 0.25,
         }
