@@ -34,6 +34,8 @@
 pub mod baseline;
 pub mod corridor;
 pub mod detector;
+#[cfg(test)]
+mod detector_tests;
 pub mod engine;
 pub mod lifecycle;
 pub mod pair;
