@@ -35,6 +35,10 @@ fn lines<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Vec<T> {
 }
 
 fn run(name: &str) -> Run {
+    run_on(name, 4)
+}
+
+fn run_on(name: &str, partitions: u32) -> Run {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/scenarios/{name}.toml"));
     let scenario = Scenario::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
     let (mut raw, mut truth) = (Vec::new(), Vec::new());
@@ -62,8 +66,14 @@ fn run(name: &str) -> Run {
     );
     let (mut congestion, mut incidents) = (Vec::new(), Vec::new());
     let detection = Detection::new(engine, Box::new(&mut incidents));
-    let summary =
-        replay_detecting(settings, 4, &raw[..], &mut congestion, Some(detection)).unwrap();
+    let summary = replay_detecting(
+        settings,
+        partitions,
+        &raw[..],
+        &mut congestion,
+        Some(detection),
+    )
+    .unwrap();
     assert_eq!(
         summary.bad_count, 0,
         "{name}: the simulator writes valid events"
@@ -151,4 +161,22 @@ fn the_scenario_library_holds_its_bounds() {
             "{name}"
         );
     }
+}
+
+/// Corridor keying makes detection independent of how segments are spread over partitions:
+/// the same incident events (in another interleaving across corridors).
+#[test]
+fn detection_does_not_depend_on_partitioning() {
+    let json = |r: Run| {
+        let mut v: Vec<String> = r
+            .incidents
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let one = json(run_on("concurrent", 1));
+    assert!(!one.is_empty());
+    assert_eq!(one, json(run_on("concurrent", 5)));
 }
