@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use crate::cli::{ConfigArgs, GenerateArgs, ReplayArgs};
 use crate::config::{Config, ConfigError};
+use crate::domain::incident::engine::{Engine, EngineSettings};
+use crate::domain::incident::Algorithm;
 use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
+use crate::replay::Detection;
 use crate::sim::generator::{Workload, WorkloadConfig};
 use crate::telemetry::{self, Metrics};
 
@@ -160,16 +163,36 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     } else {
         Box::new(File::create(&args.output).map_err(io_err("create", &args.output))?)
     };
-    let summary = crate::replay::replay(
+    let detection = match &args.incidents {
+        Some(path) => {
+            let algorithms = args
+                .detect
+                .iter()
+                .filter_map(|a| Algorithm::parse(a))
+                .collect();
+            let engine_settings = EngineSettings {
+                algorithms,
+                ..EngineSettings::default()
+            };
+            let out = File::create(path).map_err(io_err("create", path))?;
+            Some(Detection::new(
+                Engine::new(&settings.catalog, engine_settings),
+                Box::new(BufWriter::new(out)),
+            ))
+        }
+        None => None,
+    };
+    let summary = crate::replay::replay_detecting(
         Arc::new(settings),
         args.partitions,
         BufReader::new(input),
         BufWriter::new(output),
+        detection,
     )
     .map_err(|e| AppError::Runtime(format!("replay failed: {e}")))?;
     eprintln!(
-        "replayed {} events into {} final windows ({} late); {} bad lines",
-        summary.events, summary.windows, summary.late, summary.bad_count
+        "replayed {} events into {} final windows ({} late); {} incident events; {} bad lines",
+        summary.events, summary.windows, summary.late, summary.incidents, summary.bad_count
     );
     for bad in &summary.bad {
         eprintln!("  line {}: {}", bad.line, bad.error);

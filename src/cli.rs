@@ -46,6 +46,49 @@ pub enum Command {
     },
     /// Write a deterministic synthetic workload of raw events as JSONL.
     Generate(GenerateArgs),
+    /// Simulate a road network from a scenario file: raw events, ground truth and catalogue.
+    Simulate(SimulateArgs),
+    /// Judge incident events (and congestion events) against a simulation's ground truth.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Scenario file (TOML; see the README's "Incident detection" section).
+    #[arg(long)]
+    pub scenario: PathBuf,
+    /// JSONL raw events ("-" for stdout).
+    #[arg(long, required_unless_present = "topic", conflicts_with = "topic")]
+    pub output: Option<PathBuf>,
+    /// Produce the raw events to this Kafka topic instead (key = segment_id).
+    #[arg(long, requires = "bootstrap")]
+    pub topic: Option<String>,
+    /// Kafka bootstrap servers for --topic.
+    #[arg(long)]
+    pub bootstrap: Option<String>,
+    /// Ground truth (JSONL: incidents and true per-segment speed per window).
+    #[arg(long)]
+    pub truth: PathBuf,
+    /// Segment catalogue (CSV with upstream/downstream) for `congestion.catalog`.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Ground truth written by `roadpulse simulate` (repeat for several runs, each paired
+    /// with the --incidents and --congestion at the same position; counts are summed).
+    #[arg(long, required = true)]
+    pub truth: Vec<PathBuf>,
+    /// JSONL incident events (`roadpulse replay --incidents`), one per --truth.
+    #[arg(long, required = true)]
+    pub incidents: Vec<PathBuf>,
+    /// JSONL congestion events, for congestion level accuracy (none, or one per --truth).
+    #[arg(long)]
+    pub congestion: Vec<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +119,13 @@ pub struct ReplayArgs {
     /// Exit non-zero when any input line is bad.
     #[arg(long)]
     pub strict: bool,
+    /// Also detect incidents over the final windows and write them here (JSONL).
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// Decision rules to run, each with its own incident stream (comma-separated:
+    /// combined, probe, california, apid).
+    #[arg(long, default_value = "combined", value_delimiter = ',', value_parser = ["combined", "probe", "california", "apid"])]
+    pub detect: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod kafka;
+pub mod lab;
 pub mod pipeline;
 pub mod replay;
 pub mod sim;

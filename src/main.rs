@@ -15,6 +15,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(roadpulse::demo::run(&args))),
         Command::CheckConfig { config } => app::check_config(&config),
         Command::Generate(args) => app::generate(&args),
+        Command::Simulate(args) => roadpulse::lab::simulate(&args),
+        Command::Evaluate(args) => roadpulse::lab::evaluate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

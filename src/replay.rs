@@ -5,11 +5,18 @@
 //! as the Kafka partition would, and its stream time matches a Kafka run. Only event time
 //! exists here: the idle timeout is off, and in `updates` mode the update clock is stream time.
 //! End of input closes every open window. Bad lines are reported and skipped.
+//!
+//! With incident detection on, every final window and every report also goes to a
+//! [`detection::Engine`](crate::domain::incident::engine::Engine), which routes it by corridor
+//! (see [`crate::domain::incident`]) — in memory here, through a repartition topic on Kafka.
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use crate::codec::{self, json};
+use crate::domain::event::EventBody;
+use crate::domain::incident::engine::Engine;
+use crate::domain::incident::{IncidentEvent, Report, SegmentWindow};
 use crate::domain::output::CongestionEvent;
 use crate::domain::partition::partition_for_key;
 use crate::domain::processor::{Outcome, ProcessorSettings, Task};
@@ -28,6 +35,34 @@ pub struct ReplaySummary {
     pub late: u64,
     pub bad: Vec<BadLine>,
     pub bad_count: u64,
+    /// Incident events written (detection on).
+    pub incidents: u64,
+}
+
+/// Incident detection over the replay: the engine and where its events go (JSONL).
+pub struct Detection<'a> {
+    pub engine: Engine,
+    pub output: Box<dyn Write + 'a>,
+    events: Vec<IncidentEvent>,
+}
+
+impl<'a> Detection<'a> {
+    pub fn new(engine: Engine, output: Box<dyn Write + 'a>) -> Self {
+        Detection {
+            engine,
+            output,
+            events: Vec::new(),
+        }
+    }
+
+    fn write(&mut self) -> std::io::Result<u64> {
+        let n = self.events.len() as u64;
+        for e in self.events.drain(..) {
+            serde_json::to_writer(&mut self.output, &e)?;
+            self.output.write_all(b"\n")?;
+        }
+        Ok(n)
+    }
 }
 
 /// Bad lines listed individually in the summary; the rest are only counted.
@@ -45,7 +80,18 @@ pub fn replay(
     settings: Arc<ProcessorSettings>,
     partitions: u32,
     input: impl BufRead,
+    output: impl Write,
+) -> std::io::Result<ReplaySummary> {
+    replay_detecting(settings, partitions, input, output, None)
+}
+
+/// [`replay`], plus incident detection over the final windows when `detection` is given.
+pub fn replay_detecting(
+    settings: Arc<ProcessorSettings>,
+    partitions: u32,
+    input: impl BufRead,
     mut output: impl Write,
+    mut detection: Option<Detection>,
 ) -> std::io::Result<ReplaySummary> {
     let n = partitions.max(1);
     let mut summary = ReplaySummary::default();
@@ -64,6 +110,21 @@ pub fn replay(
             let p = partition_for_key(event.segment_id.as_bytes(), n) as usize;
             let offset = state.next_offset[p];
             state.next_offset[p] += 1;
+            if let (
+                EventBody::Report {
+                    report_id,
+                    category,
+                },
+                Some(d),
+            ) = (&event.body, detection.as_mut())
+            {
+                d.engine.on_report(Report {
+                    segment_id: event.segment_id.to_string(),
+                    ts: event.ts,
+                    report_id: report_id.map(str::to_string),
+                    category: category.as_str().to_string(),
+                });
+            }
             let task = &mut state.tasks[p];
             let outcome = task.on_event(offset, event, event.ts, &mut state.out);
             if let Some(st) = task.stream_time() {
@@ -86,19 +147,35 @@ pub fn replay(
                 }
             }
         }
-        summary.windows += drain(&mut state, &mut output)?;
+        summary.windows += drain(&mut state, &mut output, &mut detection)?;
+        if let Some(d) = detection.as_mut() {
+            summary.incidents += d.write()?;
+        }
     }
     for task in state.tasks.iter_mut() {
         task.close_all(&mut state.out);
     }
-    summary.windows += drain(&mut state, &mut output)?;
+    summary.windows += drain(&mut state, &mut output, &mut detection)?;
     output.flush()?;
+    if let Some(mut d) = detection {
+        d.engine.finish(&mut d.events);
+        summary.incidents += d.write()?;
+        d.output.flush()?;
+    }
     Ok(summary)
 }
 
-fn drain(state: &mut Partitioned, output: &mut impl Write) -> std::io::Result<u64> {
+fn drain(
+    state: &mut Partitioned,
+    output: &mut impl Write,
+    detection: &mut Option<Detection>,
+) -> std::io::Result<u64> {
     let mut n = 0;
     for event in state.out.drain(..) {
+        if let Some(d) = detection.as_mut().filter(|_| event.is_final) {
+            d.engine
+                .on_window(SegmentWindow::from(&event), &mut d.events);
+        }
         state.buf.clear();
         json::encode_congestion(&event, &mut state.buf);
         state.buf.push(b'\n');

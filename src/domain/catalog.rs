@@ -38,6 +38,11 @@ impl Catalog {
         self.get(segment_id).map(|s| s.free_flow_kph)
     }
 
+    /// Every segment id, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.segments.keys().map(String::as_str)
+    }
+
     pub fn len(&self) -> usize {
         self.segments.len()
     }

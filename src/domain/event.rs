@@ -143,6 +143,18 @@ impl ReportCategory {
             _ => return None,
         })
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accident => "accident",
+            Self::Breakdown => "breakdown",
+            Self::Roadworks => "roadworks",
+            Self::Hazard => "hazard",
+            Self::Closure => "closure",
+            Self::Congestion => "congestion",
+            Self::Other => "other",
+        }
+    }
 }
 
 /// Highest speed we accept as a measurement; anything above is a sensor or unit error.

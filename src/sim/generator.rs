@@ -29,6 +29,29 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
+    /// Standard normal (Box–Muller).
+    pub fn gauss(&mut self) -> f64 {
+        let u = self.unit().max(f64::MIN_POSITIVE);
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+    /// Poisson with mean `lambda` (Knuth below 30, normal approximation above).
+    pub fn poisson(&mut self, lambda: f64) -> u64 {
+        if lambda <= 0.0 {
+            return 0;
+        }
+        if lambda >= 30.0 {
+            return (lambda + lambda.sqrt() * self.gauss()).round().max(0.0) as u64;
+        }
+        let limit = (-lambda).exp();
+        let mut k = 0;
+        let mut p = self.unit();
+        while p > limit {
+            k += 1;
+            p *= self.unit();
+        }
+        k
+    }
 }
 
 #[derive(Debug, Clone)]
