@@ -137,6 +137,9 @@ impl Restorer {
         task: &mut Task,
         restored: &mut Restored,
     ) -> Result<(), String> {
+        // Events left over from an earlier restore (a late end-of-partition) must not end
+        // this one.
+        while self.consumer.poll(Duration::ZERO).is_some() {}
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Beginning)
             .and_then(|()| self.consumer.assign(&tpl))
@@ -154,11 +157,9 @@ impl Restorer {
                         (Ok(id), Some(Ok(state))) => task.restore_segment(id, state),
                         _ => restored.invalid += 1,
                     }
-                    if m.offset() + 1 >= end {
-                        return Ok(());
-                    }
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) => return Ok(()),
+                // The stable end is at or past `end` (waited for above): this is the end.
+                Some(Err(KafkaError::PartitionEOF(p))) if p == partition => return Ok(()),
                 Some(Err(e)) => tracing::warn!(topic, partition, "while restoring state: {e}"),
                 None => {}
             }
