@@ -43,6 +43,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub window: WindowConfig,
     pub congestion: CongestionConfig,
+    pub incidents: IncidentsConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
     /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
@@ -51,7 +52,7 @@ pub struct Config {
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 5] = ["kafka", "window", "congestion", "http", "log"];
+const SECTIONS: [&str; 6] = ["kafka", "window", "congestion", "incidents", "http", "log"];
 /// Keys whose values are lists; an env or flag value for them may be comma-separated.
 const LIST_KEYS: [&str; 1] = ["kafka.input_topics"];
 
@@ -99,7 +100,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.kafka.validate()?;
         self.window.validate()?;
-        self.congestion.validate()
+        self.congestion.validate()?;
+        self.incidents.validate()
     }
 
     /// The effective configuration as TOML with secrets replaced by `***`.

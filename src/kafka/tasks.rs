@@ -19,6 +19,7 @@ use super::changelog::Restorer;
 use super::checkpoint;
 use super::commit::{self, CommitError};
 use super::output::Output;
+use super::stages::CorridorSide;
 use crate::config::Guarantee;
 use crate::domain::processor::{Checkpoint, ProcessorSettings, Task};
 use crate::telemetry::{self, Metrics};
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub flush_timeout: Duration,
     pub guarantee: Guarantee,
     pub restorer: Restorer,
+    /// The corridor stage (incident detection), when it is on.
+    pub corridor: Option<CorridorSide>,
     /// Set when a commit failed beyond repair (fenced) or state could not be restored; the
     /// loop stops on it and nothing more is committed.
     pub fatal: Option<String>,
@@ -61,10 +64,7 @@ impl Shared {
     ) -> &mut Assigned {
         let key = (Arc::clone(topic), partition);
         if !self.tasks.contains_key(&key) {
-            if !self.tasks.is_empty() {
-                // Settle the open cycle first: a long restore must not age its transaction.
-                self.commit(consumer, None);
-            }
+            self.settle_before_restore(consumer);
             let committed = committed_checkpoint(consumer, topic, partition, self.flush_timeout);
             tracing::info!(
                 topic = &**topic,
@@ -103,7 +103,8 @@ impl Shared {
         } else {
             only
         };
-        let (offsets, pending) = self.checkpoints(only);
+        let (mut offsets, pending) = self.checkpoints(only);
+        let stage_pending = self.stage_offsets(only, &mut offsets);
         let result = match self.guarantee {
             Guarantee::AtLeastOnce => {
                 commit::at_least_once(&self.output, consumer, &offsets, self.flush_timeout)
@@ -129,6 +130,7 @@ impl Shared {
                         a.committed = cp;
                     }
                 }
+                self.stages_committed(&stage_pending);
                 true
             }
             Err(CommitError::Retry(_)) => false,
@@ -155,10 +157,14 @@ impl Shared {
         };
         let changelog = self.output.changelog_topic(which);
         let client = self.output.producer().client();
-        match self
-            .restorer
-            .restore(client, changelog, partition, &mut task)
-        {
+        let apply = |id: &str, value: &[u8]| match super::changelog::decode(value) {
+            Ok(state) => {
+                task.restore_segment(id, state);
+                true
+            }
+            Err(_) => false,
+        };
+        match self.restorer.restore(client, changelog, partition, apply) {
             Ok(restored) => {
                 telemetry::state_restored(&self.metrics, changelog, partition, &restored)
             }
@@ -167,6 +173,15 @@ impl Shared {
             }
         }
         task
+    }
+
+    /// Before a new task restores (which may take a while): commit the open cycle, so that
+    /// its transaction does not age.
+    pub(super) fn settle_before_restore<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        let stages = self.corridor.as_ref().is_some_and(|c| !c.stages.is_empty());
+        if !self.tasks.is_empty() || stages {
+            self.commit(consumer, None);
+        }
     }
 
     /// Queues the segment states that final windows changed since the last cycle.
@@ -186,6 +201,7 @@ impl Shared {
             });
         }
         self.metrics.state_segments.set(segments as i64);
+        self.send_corridor_changes();
     }
 
     /// Offsets to commit (with the checkpoints in their metadata) for tasks that moved on.
@@ -227,6 +243,7 @@ impl Shared {
                 tracing::warn!(topic = &*topic, partition, "cannot rewind partition: {e}");
             }
         }
+        self.rewind_stages(consumer);
     }
 
     pub fn open_windows(&self) -> usize {
@@ -234,7 +251,7 @@ impl Shared {
     }
 }
 
-fn committed_checkpoint<C: ConsumerContext>(
+pub(super) fn committed_checkpoint<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     partition: i32,
