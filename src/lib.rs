@@ -8,11 +8,16 @@
 //!   [`domain::aggregate`]) and, as stream time passes a window's end plus grace, turns it into
 //!   a [`domain::output::CongestionEvent`] ([`domain::congestion`], [`domain::catalog`]);
 //! - [`kafka`] encodes and produces those, then commits the input offsets the outputs cover,
-//!   in one transaction with them under exactly once.
+//!   in one transaction with them under exactly once;
+//! - final windows and reports, routed by corridor, feed incident detection
+//!   ([`domain::incident`]), which emits `detected` / `updated` / `cleared` incident events
+//!   (wired into [`replay`]; the Kafka path's corridor-keyed repartition topic is designed in
+//!   [`domain::incident`] but not wired yet).
 //!
 //! Around that: [`config`] (file < env < flags), [`cli`] (subcommands), [`app`] (what each
 //! subcommand does), [`pipeline`] (processor settings from config), [`replay`] (the same
-//! tasks over a JSONL file: the reference output), [`sim`] (traffic generator), [`demo`]
+//! tasks over a JSONL file: the reference output), [`sim`] (traffic generator, scenario
+//! simulator, evaluator), [`lab`] (`simulate` and `evaluate` on files), [`demo`]
 //! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
 //! [`http`] (/metrics, /healthz, /readyz).
 

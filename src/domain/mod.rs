@@ -1,4 +1,4 @@
-//! The pure core: raw events in, congestion events out. No I/O, no clocks, no Kafka, no
+//! The pure core: raw events in, congestion and incident events out. No I/O, no clocks, no Kafka, no
 //! metrics: adapters call into it and turn its results into effects. Deterministic, so a
 //! replay of a file reproduces a distributed run exactly.
 

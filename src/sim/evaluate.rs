@@ -47,7 +47,7 @@ pub struct AlgorithmScore {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
-    /// The combined detector's figures (or the only algorithm's).
+    /// The combined detector's figures.
     pub detection_rate: f64,
     pub false_alarm_rate: f64,
     pub mttd_s: Option<f64>,
@@ -203,10 +203,9 @@ impl Evaluation {
     }
 
     pub fn report(&self) -> Report {
+        // The published decision rule is always judged, even when it raised nothing.
         let mut algorithms = self.scores.clone();
-        if algorithms.is_empty() {
-            algorithms.insert("combined".into(), AlgorithmScore::default());
-        }
+        algorithms.entry("combined".into()).or_default();
         for s in algorithms.values_mut() {
             s.incidents = self.incidents;
             s.decisions = self.decisions;
@@ -214,16 +213,7 @@ impl Evaluation {
             s.false_alarm_rate = ratio_or(s.false_alarms, s.decisions, 0.0);
             s.mttd_s = (s.detected > 0).then(|| s.ttd_sum_s / s.detected as f64);
         }
-        let main = algorithms
-            .get("combined")
-            .or_else(|| algorithms.values().next())
-            .cloned()
-            .unwrap_or_else(|| AlgorithmScore {
-                detection_rate: ratio_or(0, self.incidents, 1.0),
-                incidents: self.incidents,
-                decisions: self.decisions,
-                ..AlgorithmScore::default()
-            });
+        let main = algorithms["combined"].clone();
         Report {
             detection_rate: main.detection_rate,
             false_alarm_rate: main.false_alarm_rate,
@@ -246,4 +236,89 @@ fn ratio_or(n: u64, d: u64, empty: f64) -> f64 {
     } else {
         n as f64 / d as f64
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::incident::{Algorithm, Evidence, Severity};
+
+    fn window(seg: &str, start: i64, level: Level, incident: Option<&str>) -> TruthRecord {
+        TruthRecord::Window {
+            segment_id: seg.into(),
+            window_start: start,
+            window_end: start + 60_000,
+            speed_kph: 50.0,
+            free_flow_kph: 100.0,
+            level,
+            incident: incident.map(String::from),
+        }
+    }
+
+    fn detected(seg: &str, started: i64, at: i64, algorithm: Algorithm) -> IncidentEvent {
+        IncidentEvent {
+            incident_id: format!("{seg}@{started}"),
+            segment_id: seg.into(),
+            corridor: "c".into(),
+            status: Status::Detected,
+            kind: "unknown".into(),
+            severity: Severity::Major,
+            started_at: started,
+            detected_at: at,
+            cleared_at: None,
+            algorithm,
+            confidence: 0.7,
+            evidence: Evidence::default(),
+        }
+    }
+
+    #[test]
+    fn rates_by_hand() {
+        let mut truth = vec![TruthRecord::Incident {
+            incident_id: "x".into(),
+            corridor: "c".into(),
+            segment_id: "b".into(),
+            start: 130_000,
+            end: 300_000,
+            capacity_drop: 0.5,
+            kind: "accident".into(),
+        }];
+        // 2 segments × 10 windows; b is covered from window 2 to 5, a (upstream) in 4 and 5.
+        for w in 0..10 {
+            let t = w * 60_000;
+            let b = (2..=5).contains(&w).then_some("x");
+            let a = (4..=5).contains(&w).then_some("x");
+            truth.push(window("a", t, Level::Free, a));
+            truth.push(window("b", t, Level::Free, b));
+        }
+        let events = vec![
+            detected("a", 240_000, 300_000, Algorithm::Combined), // the queue: matches x
+            detected("b", 180_000, 250_000, Algorithm::Combined), // x again, sooner
+            detected("a", 420_000, 480_000, Algorithm::Combined), // nothing there: false
+            detected("b", 120_000, 200_000, Algorithm::Probe),
+        ];
+        let congestion = CongestionEvent {
+            samples: 12,
+            level: Level::Free,
+            ..serde_json::from_str::<CongestionEvent>(SAMPLE).unwrap()
+        };
+        let mut e = Evaluation::default();
+        e.add_run(&truth, &events, Some(&[congestion]));
+        let r = e.report();
+        let c = &r.algorithms["combined"];
+        // 20 windows, 6 covered: 14 decisions under no-incident conditions.
+        assert_eq!((r.incidents, r.decisions), (1, 14));
+        assert_eq!((c.detected, c.false_alarms, c.reported_twice), (1, 1, 1));
+        assert_eq!(c.false_alarm_rate, 1.0 / 14.0);
+        assert_eq!(c.mttd_s, Some(120.0)); // 250 000 − 130 000
+        assert_eq!(r.algorithms["probe"].mttd_s, Some(70.0));
+        assert_eq!((r.level_accuracy, r.level_windows), (Some(1.0), 1));
+    }
+
+    const SAMPLE: &str = r#"{"segment_id":"a","window_start":0,"window_end":60000,"samples":3,
+        "vehicles":3,"speed_kph":50.0,"speed_source":"probe","mean_speed_kph":50.0,
+        "p85_speed_kph":50.0,"min_speed_kph":50.0,"max_speed_kph":50.0,"volume":0,
+        "flow_vph":0.0,"occupancy":null,"free_flow_kph":100.0,"free_flow_source":"catalog",
+        "speed_ratio":0.5,"travel_time_index":2.0,"level":"moderate","los":"C",
+        "confidence":0.5,"final":true}"#;
 }

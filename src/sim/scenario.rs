@@ -257,15 +257,20 @@ fn accident() -> String {
     "accident".into()
 }
 
-/// `HH:MM` → milliseconds since midnight.
+/// `HH:MM` or `HH:MM:SS` → milliseconds since midnight.
 pub fn time_of_day_ms(s: &str) -> Result<i64, ScenarioError> {
     let parse = || {
-        let (h, m) = s.split_once(':')?;
-        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-        ((0..=24).contains(&h) && (0..60).contains(&m) && h * 60 + m <= 1440)
-            .then_some((h * 60 + m) * 60_000)
+        let mut parts = s.split(':');
+        let h: i64 = parts.next()?.parse().ok()?;
+        let m: i64 = parts.next()?.parse().ok()?;
+        let sec: i64 = parts.next().map_or(Some(0), |x| x.parse().ok())?;
+        let ok = parts.next().is_none()
+            && (0..60).contains(&m)
+            && (0..60).contains(&sec)
+            && (h * 3600 + m * 60 + sec) <= 86_400;
+        ok.then_some((h * 3600 + m * 60 + sec) * 1000)
     };
-    parse().ok_or_else(|| bad(format!("{s:?} is not a time of day HH:MM")))
+    parse().ok_or_else(|| bad(format!("{s:?} is not a time of day HH:MM[:SS]")))
 }
 
 impl Scenario {
@@ -455,6 +460,7 @@ lane_drops = [{ segment = 3, lanes = 2 }]
             .unwrap_err();
         assert!(e.to_string().contains("length_m"), "{e}");
         assert!(time_of_day_ms("25:00").is_err());
+        assert_eq!(time_of_day_ms("07:30:15").unwrap(), 27_015_000);
         assert_eq!(time_of_day_ms("24:00").unwrap(), DAY_MS);
     }
 }

@@ -123,27 +123,37 @@ impl Detector {
         self.reports.expire(end, self.settings.report_ttl_ms);
         let by_seg: BTreeMap<&str, &SegmentWindow> =
             windows.iter().map(|w| (w.segment_id.as_str(), w)).collect();
-        let views = self.views(&by_seg);
         for (seg, state) in self.segments.iter_mut() {
             state.station.push(by_seg.get(seg.as_str()).copied());
         }
+        let views = self.views(&by_seg);
         let signals = self.signals(&by_seg, &views, start, end);
         self.observe(&signals, end, out);
         self.raise(&signals, end, out);
-        self.learn(&signals, start);
+        self.learn(&by_seg, &signals, start);
     }
 
-    fn learn(&mut self, signals: &BTreeMap<String, Signals>, start: EpochMillis) {
+    /// Every window with a speed feeds the baseline — the judged one, else a few probes' (a
+    /// quiet hour has few windows with enough samples to judge, but its baseline must still
+    /// fill); queue heads are learned from judged windows only.
+    fn learn(
+        &mut self,
+        by_seg: &BTreeMap<&str, &SegmentWindow>,
+        signals: &BTreeMap<String, Signals>,
+        start: EpochMillis,
+    ) {
         let p = &self.settings.probe;
-        for (seg, s) in signals {
-            let (Some(view), Some(state)) = (s.view, self.segments.get_mut(seg)) else {
+        for (seg, w) in by_seg {
+            let judged = signals.get(*seg).and_then(|s| s.view).map(|v| v.speed);
+            let speed = judged.or(w.probe_speed_kph);
+            let (Some(speed), Some(state)) = (speed, self.segments.get_mut(*seg)) else {
                 continue;
             };
-            let floor = p.sd_floor_ratio * view.free_flow;
-            state
-                .baseline
-                .learn(start, view.speed, p.min_history, floor);
-            state.baseline.learn_head(start, s.head.unwrap_or(false));
+            let floor = p.sd_floor_ratio * w.free_flow_kph.max(1.0);
+            state.baseline.learn(start, speed, p.min_history, floor);
+            if let Some(head) = signals.get(*seg).and_then(|s| s.head) {
+                state.baseline.learn_head(start, head);
+            }
         }
     }
 
@@ -152,7 +162,8 @@ impl Detector {
             .iter()
             .filter_map(|(seg, w)| {
                 let state = self.segments.get(*seg)?;
-                let v = ProbeView::of(w, &state.baseline, &self.settings.probe)?;
+                let ok = state.station.occ().is_some();
+                let v = ProbeView::of(w, &state.baseline, &self.settings.probe, ok)?;
                 Some((seg.to_string(), v))
             })
             .collect()
@@ -186,13 +197,7 @@ impl Detector {
         for seg in self.topo.order.clone() {
             let mut s = Signals {
                 view: views.get(&seg).copied(),
-                down: self
-                    .topo
-                    .downstream_of(&seg)
-                    .iter()
-                    .filter_map(|d| views.get(d))
-                    .max_by(|a, b| a.ratio.total_cmp(&b.ratio))
-                    .copied(),
+                down: self.downstream(&seg, views, by_seg),
                 up_z: self
                     .topo
                     .upstream_of(&seg)
@@ -205,23 +210,30 @@ impl Detector {
                 ..Signals::default()
             };
             s.uninformative = s.view.is_none_or(|v| v.uninformative(&p));
-            if let Some(v) = &s.view {
+            let down_unknown = s.down.is_none() && !self.topo.downstream_of(&seg).is_empty();
+            if let Some(v) = s.view.filter(|_| !down_unknown).as_ref() {
                 let usual = self
                     .segments
                     .get(&seg)
-                    .is_some_and(|st| st.baseline.usual_head(start, p.min_history));
+                    .is_some_and(|st| st.baseline.usual_head(start, p.min_history / 3.0));
                 s.usual_head = usual;
                 s.head = Some(v.head(s.down.as_ref(), &p));
                 s.probe_edge = !usual && edge(v, s.down.as_ref(), p.z_crit, &p);
+                s.strong_edge = s.probe_edge
+                    && v.samples >= 2 * p.min_samples
+                    && edge(v, s.down.as_ref(), 2.0 * p.z_crit, &p);
                 s.weak_edge = !usual && edge(v, s.down.as_ref(), p.z_weak, &p);
-                s.slowed = slowed(v, &p);
             }
+            s.slowed = s.view.is_some_and(|v| slowed(&v, &p));
             self.pair_signals(&seg, &mut s);
             let zone = self.topo.zone(&seg);
             let zone: Vec<&str> = zone.iter().map(String::as_str).collect();
             (s.reports, s.report_kind) = self.reports.near(&zone, end);
             if let Some(state) = self.segments.get_mut(&seg) {
-                let judged = s.view.filter(|v| v.dev.is_some()).map(|_| s.probe_edge);
+                let judged = s
+                    .view
+                    .filter(|v| v.dev.is_some() && !down_unknown)
+                    .map(|_| s.probe_edge);
                 s.probe_alarm = state.probe.step(judged, &p);
                 state.since = if s.any() {
                     Some(state.since.unwrap_or(start))
@@ -232,6 +244,42 @@ impl Detector {
             all.insert(seg, s);
         }
         all
+    }
+
+    /// The fastest segment downstream: its view, or else its window speed however measured
+    /// (a few probes, or a station that passed its checks; no baseline then); None when none
+    /// of them has data (or there is none).
+    fn downstream(
+        &self,
+        seg: &str,
+        views: &Views,
+        by_seg: &BTreeMap<&str, &SegmentWindow>,
+    ) -> Option<ProbeView> {
+        let from_any = |d: &String| {
+            views.get(d).copied().or_else(|| {
+                let w = by_seg.get(d.as_str())?;
+                let station_ok = self
+                    .segments
+                    .get(d)
+                    .is_some_and(|s| s.station.occ().is_some());
+                if w.samples == 0 && !station_ok {
+                    return None;
+                }
+                let ff = w.free_flow_kph.max(1.0);
+                w.speed_kph.map(|v| ProbeView {
+                    speed: v,
+                    samples: 0,
+                    ratio: v / ff,
+                    free_flow: ff,
+                    dev: None,
+                })
+            })
+        };
+        self.topo
+            .downstream_of(seg)
+            .iter()
+            .filter_map(from_any)
+            .max_by(|a, b| a.ratio.total_cmp(&b.ratio))
     }
 
     /// Segments of the queue behind `seg` (itself first) impacted under `algorithm`.

@@ -14,7 +14,8 @@
 //! that window (or the corridor's own stream time has moved `lateness` past it) and then feeds
 //! the whole window, in window order, to the corridor's [`detector::Detector`].
 //!
-//! `roadpulse replay` does this routing in memory. The Kafka path does it through an internal
+//! `roadpulse replay` does this routing in memory. The Kafka path (designed, not wired yet) does
+//! it through an internal
 //! topic, `<group_id>-corridor-repartition`, keyed by corridor id: the tasks write their final
 //! window measures there, the same consumer group reads it back, so each corridor lands on one
 //! task that owns its detector state (mirrored to the changelog: every detector state type

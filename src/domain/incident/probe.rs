@@ -21,7 +21,8 @@ use super::SegmentWindow;
 pub struct ProbeSettings {
     /// Probe samples a window needs to be judged.
     pub min_samples: u32,
-    /// Windows a baseline bin needs (5 per day per bin with 60-s windows).
+    /// Windows a baseline bin needs: 10 per day per 5-minute bin with 30-s windows, so two
+    /// days of history (three with 60-s windows).
     pub min_history: f64,
     /// Smallest baseline spread, as a share of free-flow speed.
     pub sd_floor_ratio: f64,
@@ -39,11 +40,11 @@ impl Default for ProbeSettings {
     fn default() -> Self {
         Self {
             min_samples: 3,
-            min_history: 8.0,
+            min_history: 15.0,
             sd_floor_ratio: 0.08,
             z_crit: 3.0,
             z_weak: 1.5,
-            slow_ratio: 0.6,
+            slow_ratio: 0.75,
             gap_ratio: 0.3,
             persist: 2,
             wide_sd_ratio: 0.25,
@@ -55,17 +56,31 @@ impl Default for ProbeSettings {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeView {
     pub speed: f64,
+    pub samples: u32,
     pub ratio: f64,
     pub free_flow: f64,
     pub dev: Option<Deviation>,
 }
 
 impl ProbeView {
-    pub fn of(w: &SegmentWindow, baseline: &Baseline, s: &ProbeSettings) -> Option<ProbeView> {
-        let speed = w.probe_speed_kph.filter(|_| w.samples >= s.min_samples)?;
+    /// The view of a window: its probe speed when it has `min_samples`, else — when it has no
+    /// probes at all and `detector_ok` (the station's reading passed its checks) — the
+    /// detectors' speed. A few noisy probes are not judged.
+    pub fn of(
+        w: &SegmentWindow,
+        baseline: &Baseline,
+        s: &ProbeSettings,
+        detector_ok: bool,
+    ) -> Option<ProbeView> {
+        let speed = match w.probe_speed_kph {
+            Some(v) if w.samples >= s.min_samples => v,
+            Some(_) => return None,
+            None => w.speed_kph.filter(|_| detector_ok)?,
+        };
         let ff = w.free_flow_kph.max(1.0);
         Some(ProbeView {
             speed,
+            samples: w.samples,
             ratio: speed / ff,
             free_flow: ff,
             dev: baseline.deviation(w.window_start, speed, s.min_history, s.sd_floor_ratio * ff),
@@ -127,6 +142,7 @@ mod tests {
     fn view(ratio: f64, z: Option<f64>) -> ProbeView {
         ProbeView {
             speed: ratio * 100.0,
+            samples: 5,
             ratio,
             free_flow: 100.0,
             dev: z.map(|z| Deviation {
@@ -169,7 +185,7 @@ mod tests {
             &s
         ));
         // Not slow enough to matter, or no baseline yet.
-        assert!(!edge(&view(0.65, Some(-4.0)), None, 3.0, &s));
+        assert!(!edge(&view(0.8, Some(-4.0)), None, 3.0, &s));
         assert!(!edge(&view(0.3, None), None, 3.0, &s));
     }
 
@@ -177,8 +193,8 @@ mod tests {
     fn a_view_needs_samples_and_reads_the_baseline() {
         let s = ProbeSettings::default();
         let mut b = Baseline::default();
-        for x in [90.0; 8] {
-            b.learn(0, x, 8.0, 8.0);
+        for x in [90.0; 15] {
+            b.learn(0, x, 15.0, 8.0);
         }
         let mut w = SegmentWindow {
             segment_id: "s".into(),
@@ -191,12 +207,19 @@ mod tests {
             occupancy: None,
             free_flow_kph: 100.0,
         };
-        assert!(ProbeView::of(&w, &b, &s).is_none(), "2 < 3 samples");
+        assert!(ProbeView::of(&w, &b, &s, true).is_none(), "2 < 3 samples");
         w.samples = 3;
-        let v = ProbeView::of(&w, &b, &s).unwrap();
+        let v = ProbeView::of(&w, &b, &s, false).unwrap();
         // sd 0, floor 0.08 × 100 = 8: z = (50 − 90) / 8 = −5.
         assert_eq!((v.ratio, v.z()), (0.5, Some(-5.0)));
         assert!(slowed(&v, &s));
+        w.probe_speed_kph = None;
+        w.speed_kph = Some(40.0);
+        assert_eq!(ProbeView::of(&w, &b, &s, true).unwrap().z(), Some(-6.25));
+        assert!(
+            ProbeView::of(&w, &b, &s, false).is_none(),
+            "a failed station"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! those signals into an incident, per [`Algorithm`].
 //!
 //! The combined rule (what roadpulse publishes) raises an incident when
-//! 1. the probe test alarms (an unusual edge, two windows running), or
+//! 1. the probe test alarms (an unusual edge, two windows running), or the edge is strong
+//!    (twice `z_crit`, on twice the minimum samples) in one window, or
 //! 2. the probe edge shows once and a detector pair (California tentative or confirmed, APID
 //!    pending or alarmed) or a report agrees — one window sooner, or
 //! 3. California #8 confirms and the probes agree weakly (`z_weak`) or cannot tell (too few
@@ -32,6 +33,8 @@ pub struct Signals {
     /// The probes can neither confirm nor contradict (see [`ProbeView::uninformative`]).
     pub uninformative: bool,
     pub probe_edge: bool,
+    /// An edge at twice `z_crit` on twice the minimum samples: trusted in one window.
+    pub strong_edge: bool,
     pub weak_edge: bool,
     pub slowed: bool,
     pub probe_alarm: bool,
@@ -60,6 +63,7 @@ impl Signals {
                     self.california || self.cal_tentative || self.apid || self.apid_pending;
                 let report = !self.reports.is_empty();
                 self.probe_alarm
+                    || self.strong_edge
                     || (self.probe_edge && (pair_early || report))
                     || (self.california && (self.weak_edge || self.uninformative))
                     || (report && self.weak_edge)
@@ -71,7 +75,11 @@ impl Signals {
     fn tests(&self) -> Vec<&'static str> {
         let flags = [
             (self.probe_alarm, "probe"),
-            (self.probe_edge && !self.probe_alarm, "probe_edge"),
+            (self.strong_edge && !self.probe_alarm, "probe_strong"),
+            (
+                self.probe_edge && !self.probe_alarm && !self.strong_edge,
+                "probe_edge",
+            ),
             (self.weak_edge && !self.probe_edge, "probe_weak"),
             (self.california, "california"),
             (self.cal_tentative, "california_tentative"),
@@ -119,6 +127,7 @@ mod tests {
     fn probe(z: f64) -> Option<ProbeView> {
         Some(ProbeView {
             speed: 30.0,
+            samples: 5,
             ratio: 0.3,
             free_flow: 100.0,
             dev: Some(Deviation {
