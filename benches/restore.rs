@@ -107,8 +107,15 @@ fn main() {
     let mut tasks = Vec::new();
     for p in 0..PARTITIONS {
         let mut task = Task::new(Arc::clone(&settings));
+        let apply = |id: &str, value: &[u8]| match changelog::decode(value) {
+            Ok(state) => {
+                task.restore_segment(id, state);
+                true
+            }
+            Err(_) => false,
+        };
         let r = restorer
-            .restore(producer.client(), &topic, p, &mut task)
+            .restore(producer.client(), &topic, p, apply)
             .expect("restore");
         restored += r.records;
         tasks.push(task);

@@ -59,7 +59,11 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
         .kafka
         .input_topics
         .iter()
-        .map(|t| crate::kafka::admin::changelog_topic(&config.kafka, t));
+        .map(|t| crate::kafka::admin::changelog_topic(&config.kafka, t))
+        .chain([
+            crate::kafka::admin::repartition_topic(&config.kafka),
+            crate::kafka::admin::corridor_changelog_topic(&config.kafka),
+        ]);
     for topic in crate::kafka::admin::all_topics(&config.kafka)
         .into_iter()
         .chain(changelogs)

@@ -45,6 +45,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub window: WindowConfig,
     pub congestion: CongestionConfig,
+    pub incidents: IncidentsConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
     pub formats: FormatsConfig,
@@ -55,10 +56,11 @@ pub struct Config {
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "kafka",
     "window",
     "congestion",
+    "incidents",
     "http",
     "log",
     "formats",
@@ -112,6 +114,7 @@ impl Config {
         self.kafka.validate()?;
         self.window.validate()?;
         self.congestion.validate()?;
+        self.incidents.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)
     }

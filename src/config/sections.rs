@@ -349,6 +349,38 @@ impl CongestionConfig {
     }
 }
 
+/// Incident detection on the Kafka path (see the README, "Incident detection").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentsConfig {
+    /// Route final windows and reports by corridor and run incident detection.
+    pub enabled: bool,
+    /// How far a corridor's stream time may pass a window before it is judged without the
+    /// segments that have not reported it yet.
+    pub lateness: Duration,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lateness: Duration::from_millis(120_000),
+        }
+    }
+}
+
+impl IncidentsConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.lateness.millis() <= 0 {
+            return Err(ConfigError::invalid(
+                "incidents.lateness",
+                "must be longer than 0s",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {

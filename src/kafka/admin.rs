@@ -1,5 +1,6 @@
 //! Creates the topics roadpulse reads and writes when they are missing, and the internal
-//! state changelogs (always: they are roadpulse's own), each co-partitioned with its input.
+//! topics (always: they are roadpulse's own): a state changelog per input topic,
+//! co-partitioned with it, the corridor repartition topic and its state changelog.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,32 @@ pub fn all_topics(k: &KafkaConfig) -> Vec<String> {
 /// `<application.id>-<store>-changelog`).
 pub fn changelog_topic(k: &KafkaConfig, input: &str) -> String {
     format!("{}-{input}-state-changelog", k.group_id)
+}
+
+/// The internal topic final windows and reports are routed through, keyed by corridor.
+pub fn repartition_topic(k: &KafkaConfig) -> String {
+    format!("{}-corridor-repartition", k.group_id)
+}
+
+/// The compacted changelog of the corridor stage's state, co-partitioned with the repartition
+/// topic.
+pub fn corridor_changelog_topic(k: &KafkaConfig) -> String {
+    format!("{}-corridor-state-changelog", k.group_id)
+}
+
+/// Every internal topic with the partitions it must have and whether it is compacted.
+fn internal_topics(
+    k: &KafkaConfig,
+    input_partitions: &[(String, i32)],
+) -> Vec<(String, i32, bool)> {
+    let mut topics: Vec<(String, i32, bool)> = input_partitions
+        .iter()
+        .map(|(input, n)| (changelog_topic(k, input), *n, true))
+        .collect();
+    let widest = input_partitions.iter().map(|(_, n)| *n).max().unwrap_or(1);
+    topics.push((repartition_topic(k), widest, false));
+    topics.push((corridor_changelog_topic(k), widest, true));
+    topics
 }
 
 fn admin(k: &KafkaConfig) -> Result<Admin, KafkaFailure> {
@@ -73,9 +100,12 @@ pub async fn ensure_topics(
     create(&admin, &missing, timeout).await
 }
 
-/// Creates each input's state changelog (compacted, as many partitions as the input) when
-/// missing, and refuses to start when an existing one no longer matches its input.
-pub async fn ensure_changelogs(k: &KafkaConfig, timeout: Duration) -> Result<(), KafkaFailure> {
+/// Creates the internal topics when missing (changelogs compacted, each as wide as what it
+/// mirrors), and refuses to start when an existing one no longer matches.
+pub async fn ensure_internal_topics(
+    k: &KafkaConfig,
+    timeout: Duration,
+) -> Result<(), KafkaFailure> {
     let admin = admin(k)?;
     // Inputs created a moment ago may take a few metadata rounds to show their partitions.
     let deadline = Instant::now() + timeout;
@@ -87,27 +117,37 @@ pub async fn ensure_changelogs(k: &KafkaConfig, timeout: Duration) -> Result<(),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let mut missing = Vec::new();
+    let mut inputs = Vec::new();
     for input in &k.input_topics {
         let Some(n) = partitions(&metadata, input) else {
             return Err(KafkaFailure::Topic(format!(
-                "input topic {input} does not exist, so its state changelog cannot be sized; create it or set kafka.create_topics = true"
+                "input topic {input} does not exist, so its internal topics cannot be sized; create it or set kafka.create_topics = true"
             )));
         };
-        let changelog = changelog_topic(k, input);
-        match partitions(&metadata, &changelog) {
+        inputs.push((input.clone(), n));
+    }
+    let mut missing = Vec::new();
+    for (topic, n, compact) in internal_topics(k, &inputs) {
+        match partitions(&metadata, &topic) {
             Some(m) if m == n => {}
             Some(m) => {
                 return Err(KafkaFailure::Topic(format!(
-                    "state changelog {changelog} has {m} partitions but input topic {input} has {n}; they must match (delete the changelog to rebuild it from scratch)"
+                    "internal topic {topic} has {m} partitions but must have {n} like its input; delete it to rebuild it from scratch"
                 )))
             }
-            None => missing.push((changelog, n)),
+            None => missing.push((topic, n, compact)),
         }
     }
     let new: Vec<NewTopic> = missing
         .iter()
-        .map(|(t, n)| NewTopic::new(t, *n, replication(k)).set("cleanup.policy", "compact"))
+        .map(|(t, n, compact)| {
+            let topic = NewTopic::new(t, *n, replication(k));
+            if *compact {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
         .collect();
     create(&admin, &new, timeout).await.map(|_| ())
 }

@@ -26,7 +26,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{client, KafkaFailure, Shutdown};
 use crate::config::KafkaConfig;
 use crate::domain::congestion::SegmentState;
-use crate::domain::processor::Task;
 
 /// Longest a restore may take, waiting included: the broker aborts a dead worker's transaction
 /// after its `transaction.timeout.ms` (librdkafka's default: 60 s).
@@ -90,14 +89,15 @@ impl Restorer {
         Ok(Restorer { consumer, shutdown })
     }
 
-    /// Restores `task`'s segment states from `topic` partition `partition`. `log_end` is a
-    /// client whose offset queries see the log end (not the stable end): the producer's.
+    /// Reads `topic` partition `partition` to its end, handing every record's key and value
+    /// to `apply` (which says whether it decoded). `log_end` is a client whose offset queries
+    /// see the log end (not the stable end): the producer's.
     pub fn restore<C: ClientContext>(
         &self,
         log_end: &Client<C>,
         topic: &str,
         partition: i32,
-        task: &mut Task,
+        mut apply: impl FnMut(&str, &[u8]) -> bool,
     ) -> Result<Restored, RestoreError> {
         let started = Instant::now();
         let deadline = started + RESTORE_PATIENCE;
@@ -111,7 +111,7 @@ impl Restorer {
         let mut restored = Restored::default();
         if end > low {
             self.wait_until_stable(topic, partition, end, deadline)?;
-            let read = self.read(topic, partition, deadline, task, &mut restored);
+            let read = self.read(topic, partition, deadline, &mut apply, &mut restored);
             let _ = self.consumer.unassign();
             read?;
         }
@@ -169,7 +169,7 @@ impl Restorer {
         topic: &str,
         partition: i32,
         deadline: Instant,
-        task: &mut Task,
+        apply: &mut impl FnMut(&str, &[u8]) -> bool,
         restored: &mut Restored,
     ) -> Result<(), RestoreError> {
         // Events left over from an earlier restore (a late end-of-partition) must not end
@@ -192,9 +192,12 @@ impl Restorer {
                     let (key, value) = (m.key().unwrap_or_default(), m.payload());
                     restored.records += 1;
                     restored.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
-                    match (std::str::from_utf8(key), value.map(decode)) {
-                        (Ok(id), Some(Ok(state))) => task.restore_segment(id, state),
-                        _ => restored.invalid += 1,
+                    let applied = match (std::str::from_utf8(key), value) {
+                        (Ok(id), Some(value)) => apply(id, value),
+                        _ => false,
+                    };
+                    if !applied {
+                        restored.invalid += 1;
                     }
                 }
                 // The stable end is at or past the log end seen at the start (waited for

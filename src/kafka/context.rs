@@ -113,6 +113,7 @@ impl ConsumerContext for WorkerContext {
         }
         for key in &revoked {
             shared.tasks.remove(key);
+            shared.drop_stage(key);
             let labels = [&*key.0, &key.1.to_string()];
             let _ = self.metrics.consumer_lag.remove_label_values(&labels);
             let _ = self.metrics.committed_lag.remove_label_values(&labels);

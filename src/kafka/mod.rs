@@ -14,7 +14,9 @@ pub mod checkpoint;
 pub mod client;
 mod commit;
 mod context;
+pub mod incidents;
 mod output;
+mod stages;
 mod tasks;
 pub mod worker;
 

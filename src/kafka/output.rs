@@ -1,6 +1,7 @@
-//! The output side: congestion events, dead-letter records and state changelog records through
-//! one idempotent (under exactly once, transactional) producer, with delivery reports feeding
-//! metrics and a failure count the commit cycle checks before it commits anything.
+//! The output side: congestion events, incident events, dead-letter records, corridor-routed
+//! records and state changelog records through one idempotent (under exactly once,
+//! transactional) producer, with delivery reports feeding metrics and a failure count the
+//! commit cycle checks before it commits anything.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,18 +13,24 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::changelog;
+use super::incidents::Routed;
 use super::KafkaFailure;
 use crate::codec::OutputCodec;
 use crate::config::{Guarantee, KafkaConfig};
 use crate::domain::congestion::SegmentState;
 use crate::domain::event::InvalidEvent;
+use crate::domain::incident::engine::CorridorTask;
+use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
 use crate::telemetry::{self, Metrics, Origin};
 
 const CONGESTION: usize = 0;
 const DEAD_LETTER: usize = 1;
+const INCIDENTS: usize = 2;
+const REPARTITION: usize = 3;
+pub(crate) const CORRIDOR_STATE: usize = 4;
 /// Topic index of the first input's state changelog; the others follow in input order.
-const CHANGELOGS: usize = 2;
+const CHANGELOGS: usize = 5;
 
 /// DLQ header names (documented in the README).
 pub const H_TOPIC: &str = "roadpulse.source.topic";
@@ -34,8 +41,9 @@ pub const H_MESSAGE: &str = "roadpulse.error.message";
 
 pub(crate) struct DeliveryContext {
     metrics: Arc<Metrics>,
-    /// Congestion, dead letters, then one state changelog per input topic; a record's opaque
-    /// is its topic's index here.
+    /// Congestion, dead letters, incidents, the corridor repartition topic and its state
+    /// changelog, then one state changelog per input topic; a record's opaque is its topic's
+    /// index here.
     topics: Vec<String>,
     failures: AtomicU64,
 }
@@ -86,14 +94,20 @@ impl Output {
     ) -> Result<Self, KafkaFailure> {
         let context = DeliveryContext {
             metrics,
-            topics: [k.congestion_topic.clone(), k.dlq_topic.clone()]
-                .into_iter()
-                .chain(
-                    k.input_topics
-                        .iter()
-                        .map(|t| super::admin::changelog_topic(k, t)),
-                )
-                .collect(),
+            topics: [
+                k.congestion_topic.clone(),
+                k.dlq_topic.clone(),
+                k.incidents_topic.clone(),
+                super::admin::repartition_topic(k),
+                super::admin::corridor_changelog_topic(k),
+            ]
+            .into_iter()
+            .chain(
+                k.input_topics
+                    .iter()
+                    .map(|t| super::admin::changelog_topic(k, t)),
+            )
+            .collect(),
             failures: AtomicU64::new(0),
         };
         let producer: ThreadedProducer<DeliveryContext> = super::client::producer_config(k)
@@ -173,6 +187,60 @@ impl Output {
             .key(event.segment_id.as_bytes())
             .payload(&self.buf[..])
             .timestamp(event.window_end);
+        let result = send(&self.producer, record, patience);
+        self.note(result)
+    }
+
+    /// Queues an incident event keyed by its segment, with its decision time as timestamp.
+    pub fn send_incident(
+        &mut self,
+        event: &IncidentEvent,
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
+        self.buf.clear();
+        // Serializing plain data to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.buf, event);
+        let ts = event.cleared_at.unwrap_or(event.detected_at);
+        let record = BaseRecord::with_opaque_to(self.topic(INCIDENTS), INCIDENTS)
+            .key(event.segment_id.as_bytes())
+            .payload(&self.buf[..])
+            .timestamp(ts);
+        let result = send(&self.producer, record, patience);
+        self.note(result)
+    }
+
+    /// Queues a final window or a report to the corridor repartition topic, keyed (and so
+    /// partitioned, murmur2) by its corridor.
+    pub fn send_routed(
+        &mut self,
+        corridor: &str,
+        routed: &Routed,
+        ts: i64,
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
+        routed.encode(&mut self.buf);
+        let record = BaseRecord::with_opaque_to(self.topic(REPARTITION), REPARTITION)
+            .key(corridor.as_bytes())
+            .payload(&self.buf[..])
+            .timestamp(ts);
+        let result = send(&self.producer, record, patience);
+        self.note(result)
+    }
+
+    /// Queues the state of a corridor to partition `partition` of the corridor state changelog.
+    pub fn send_corridor_state(
+        &mut self,
+        partition: i32,
+        corridor: &str,
+        task: &CorridorTask,
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
+        self.buf.clear();
+        let _ = serde_json::to_writer(&mut self.buf, task);
+        let record = BaseRecord::with_opaque_to(self.topic(CORRIDOR_STATE), CORRIDOR_STATE)
+            .partition(partition)
+            .key(corridor.as_bytes())
+            .payload(&self.buf[..]);
         let result = send(&self.producer, record, patience);
         self.note(result)
     }

@@ -19,6 +19,7 @@ use super::changelog::{RestoreError, Restorer};
 use super::checkpoint;
 use super::commit::{self, CommitError};
 use super::output::Output;
+use super::stages::CorridorSide;
 use crate::config::Guarantee;
 use crate::domain::processor::{Checkpoint, ProcessorSettings, Task};
 use crate::telemetry::{self, Metrics};
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub flush_timeout: Duration,
     pub guarantee: Guarantee,
     pub restorer: Restorer,
+    /// The corridor stage (incident detection), when it is on.
+    pub corridor: Option<CorridorSide>,
     /// Set when a commit failed beyond repair (fenced) or state could not be restored; the
     /// loop stops on it and nothing more is committed.
     pub fatal: Option<String>,
@@ -64,10 +67,7 @@ impl Shared {
     ) -> &mut Assigned {
         let key = (Arc::clone(topic), partition);
         if !self.tasks.contains_key(&key) {
-            if !self.tasks.is_empty() {
-                // Settle the open cycle first: a long restore must not age its transaction.
-                self.commit(consumer, None);
-            }
+            self.settle_before_restore(consumer);
             let committed = committed_checkpoint(consumer, topic, partition, self.flush_timeout);
             tracing::info!(
                 topic = &**topic,
@@ -106,7 +106,8 @@ impl Shared {
         } else {
             only
         };
-        let (offsets, pending) = self.checkpoints(only);
+        let (mut offsets, pending) = self.checkpoints(only);
+        let stage_pending = self.stage_offsets(only, &mut offsets);
         let result = match self.guarantee {
             Guarantee::AtLeastOnce => {
                 commit::at_least_once(&self.output, consumer, &offsets, self.flush_timeout)
@@ -132,6 +133,7 @@ impl Shared {
                         a.committed = cp;
                     }
                 }
+                self.stages_committed(&stage_pending);
                 true
             }
             Err(CommitError::Retry(_)) => false,
@@ -158,19 +160,33 @@ impl Shared {
         };
         let changelog = self.output.changelog_topic(which);
         let client = self.output.producer().client();
-        match self
-            .restorer
-            .restore(client, changelog, partition, &mut task)
-        {
-            Ok(restored) => {
-                telemetry::state_restored(&self.metrics, changelog, partition, &restored)
+        let apply = |id: &str, value: &[u8]| match super::changelog::decode(value) {
+            Ok(state) => {
+                task.restore_segment(id, state);
+                true
             }
-            Err(RestoreError::Interrupted) => self.interrupted = true,
-            Err(RestoreError::Failed(why)) => {
-                self.fatal.get_or_insert(why);
-            }
-        }
+            Err(_) => false,
+        };
+        let result = self.restorer.restore(client, changelog, partition, apply);
+        let (fatal, interrupted) = (&mut self.fatal, &mut self.interrupted);
+        restore_outcome(
+            &self.metrics,
+            changelog,
+            partition,
+            result,
+            fatal,
+            interrupted,
+        );
         task
+    }
+
+    /// Before a new task restores (which may take a while): commit the open cycle, so that
+    /// its transaction does not age.
+    pub(super) fn settle_before_restore<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        let stages = self.corridor.as_ref().is_some_and(|c| !c.stages.is_empty());
+        if !self.tasks.is_empty() || stages {
+            self.commit(consumer, None);
+        }
     }
 
     /// Queues the segment states that final windows changed since the last cycle.
@@ -190,6 +206,7 @@ impl Shared {
             });
         }
         self.metrics.state_segments.set(segments as i64);
+        self.send_corridor_changes();
     }
 
     /// Offsets to commit (with the checkpoints in their metadata) for tasks that moved on.
@@ -231,6 +248,7 @@ impl Shared {
                 tracing::warn!(topic = &*topic, partition, "cannot rewind partition: {e}");
             }
         }
+        self.rewind_stages(consumer);
     }
 
     pub fn open_windows(&self) -> usize {
@@ -238,7 +256,26 @@ impl Shared {
     }
 }
 
-fn committed_checkpoint<C: ConsumerContext>(
+/// Metrics and logs of a finished restore; a failed one is fatal, an interrupted one stops
+/// all further commits.
+pub(super) fn restore_outcome(
+    metrics: &Metrics,
+    changelog: &str,
+    partition: i32,
+    result: Result<super::changelog::Restored, RestoreError>,
+    fatal: &mut Option<String>,
+    interrupted: &mut bool,
+) {
+    match result {
+        Ok(restored) => telemetry::state_restored(metrics, changelog, partition, &restored),
+        Err(RestoreError::Interrupted) => *interrupted = true,
+        Err(RestoreError::Failed(why)) => {
+            fatal.get_or_insert(why);
+        }
+    }
+}
+
+pub(super) fn committed_checkpoint<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
     partition: i32,

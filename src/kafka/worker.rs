@@ -1,6 +1,8 @@
 //! `roadpulse run`: the consumer loop. Poll a record, route it to its partition's task, send
 //! what closes; tick the tasks' clocks; every `commit_interval` flush and commit. On shutdown:
-//! stop polling, flush, commit, and leave the group.
+//! stop polling, flush, commit, and leave the group. With incident detection on, the loop also
+//! routes final windows and reports to the corridor repartition topic and runs the corridor
+//! stage on the records it reads back from it (see [`super::incidents`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,12 +13,16 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::util::Timeout;
 
 use super::context::WorkerContext;
+use super::incidents::{Detection, Routed};
 use super::output::Output;
+use super::stages::CorridorSide;
 use super::tasks::Shared;
 use super::{client, Health, KafkaFailure, Shutdown};
 use crate::codec::{self, DecodeError, InputCodec};
 use crate::config::Config;
 use crate::domain::congestion::Level;
+use crate::domain::incident::engine::EngineSettings;
+use crate::domain::incident::{IncidentEvent, SegmentWindow};
 use crate::domain::output::CongestionEvent;
 use crate::domain::processor::{Outcome, ProcessorSettings};
 use crate::telemetry::{self, Metrics, Origin};
@@ -41,6 +47,17 @@ pub fn run(
     let k = &config.kafka;
     let codecs = codec::Codecs::start(config)?;
     let output = Output::new(k, codecs.congestion, Arc::clone(&metrics))?;
+    let repartition = super::admin::repartition_topic(k);
+    let corridor = config.incidents.enabled.then(|| {
+        let detection = Detection::new(
+            Arc::clone(&settings.catalog),
+            EngineSettings {
+                lateness_ms: config.incidents.lateness.millis(),
+                ..EngineSettings::default()
+            },
+        );
+        CorridorSide::new(detection, &repartition)
+    });
     let shared = Shared {
         settings,
         tasks: HashMap::new(),
@@ -49,6 +66,7 @@ pub fn run(
         flush_timeout: k.shutdown_timeout.std() / 2,
         guarantee: k.processing_guarantee,
         restorer: super::changelog::Restorer::new(k, shutdown.clone())?,
+        corridor,
         fatal: None,
         interrupted: false,
     };
@@ -60,7 +78,10 @@ pub fn run(
     let consumer: BaseConsumer<WorkerContext> = client::consumer_config(k)
         .create_with_context(context)
         .map_err(KafkaFailure::client)?;
-    let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    let mut topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    if config.incidents.enabled {
+        topics.push(&repartition);
+    }
     consumer
         .subscribe(&topics)
         .map_err(|e| KafkaFailure::Subscribe(e.to_string()))?;
@@ -106,6 +127,7 @@ struct Loop {
     /// Set when a record could not be judged (schema registry down): the worker stops.
     unavailable: Option<String>,
     out: Vec<CongestionEvent>,
+    incidents: Vec<IncidentEvent>,
     levels: LevelBoard,
     patience: Duration,
     last_tick: Instant,
@@ -126,6 +148,7 @@ impl Loop {
             topics,
             unavailable: None,
             out: Vec::new(),
+            incidents: Vec::new(),
             levels: LevelBoard::default(),
             patience: config.kafka.shutdown_timeout.std(),
             last_tick: Instant::now(),
@@ -165,13 +188,12 @@ impl Loop {
             partition: msg.partition(),
             offset: msg.offset(),
         };
-        let mut json = InputCodec::Json;
         let (topic, codec) = match self.topics.iter_mut().find(|(t, ..)| &**t == origin.topic) {
             Some((t, c, codec)) => {
                 c.inc();
                 (Arc::clone(t), codec)
             }
-            None => (Arc::from(origin.topic), &mut json),
+            None => return self.handle_routed(consumer, msg, origin),
         };
         let mut shared = consumer.context().lock();
         let assigned = shared.task(consumer, &topic, origin.partition);
@@ -180,14 +202,24 @@ impl Loop {
         let now = now_ms();
         let out = &mut self.out;
         let result = codec.decode(payload, |e| {
-            (assigned.task.on_event(origin.offset, e, now, out), e.ts)
+            let report = Routed::report(e);
+            (
+                assigned.task.on_event(origin.offset, e, now, out),
+                e.ts,
+                report,
+            )
         });
         let stream_time = assigned.task.stream_time();
         match result {
-            Ok((Outcome::Late, ts)) => {
+            Ok((Outcome::Late, ts, _)) => {
                 telemetry::late_event(&self.metrics, origin, ts, stream_time)
             }
-            Ok((Outcome::Report, _)) => self.metrics.reports.inc(),
+            Ok((Outcome::Report, _, report)) => {
+                self.metrics.reports.inc();
+                if let Some(r) = report {
+                    route(&self.metrics, self.patience, &mut shared, &r);
+                }
+            }
             Ok(_) => {}
             Err(DecodeError::Unavailable(why)) => {
                 self.unavailable = Some(format!("cannot decode a record of {topic}: {why}"));
@@ -213,6 +245,41 @@ impl Loop {
         self.send_outputs(&mut shared);
     }
 
+    /// A record of the corridor repartition topic: into its partition's stage; the incident
+    /// events it completes out.
+    fn handle_routed(
+        &mut self,
+        consumer: &BaseConsumer<WorkerContext>,
+        msg: &BorrowedMessage<'_>,
+        origin: Origin<'_>,
+    ) {
+        let mut shared = consumer.context().lock();
+        let routed = match Routed::decode(msg.payload().unwrap_or_default()) {
+            Ok(r) => r,
+            Err(e) => {
+                telemetry::kafka_error(
+                    &self.metrics,
+                    "repartition",
+                    &format!("skipping an unreadable corridor record at {origin:?}: {e}"),
+                );
+                return;
+            }
+        };
+        if let Some(stage) = shared.stage(consumer, origin.partition) {
+            stage.on_record(origin.offset, routed, &mut self.incidents);
+        }
+        for event in self.incidents.drain(..) {
+            telemetry::incident(&self.metrics, &event);
+            if let Err(e) = shared.output.send_incident(&event, self.patience) {
+                telemetry::kafka_error(
+                    &self.metrics,
+                    "produce",
+                    &format!("cannot queue incident event: {e}"),
+                );
+            }
+        }
+    }
+
     fn tick(&mut self, consumer: &BaseConsumer<WorkerContext>) {
         let mut shared = consumer.context().lock();
         let now = now_ms();
@@ -235,6 +302,8 @@ impl Loop {
                 self.metrics.windows_closed.inc();
                 self.levels
                     .observe(&self.metrics, &event.segment_id, event.level);
+                let routed = Routed::Window(SegmentWindow::from(&event));
+                route(&self.metrics, self.patience, shared, &routed);
             } else {
                 self.metrics.window_updates.inc();
             }
@@ -249,6 +318,28 @@ impl Loop {
                 );
             }
         }
+    }
+}
+
+/// Stage one of detection: a final window or a report to its corridor.
+fn route(metrics: &Metrics, patience: Duration, shared: &mut Shared, routed: &Routed) {
+    let Some(side) = &shared.corridor else {
+        return;
+    };
+    let corridor = side
+        .detection
+        .corridors
+        .corridor_of(routed.segment())
+        .to_string();
+    if let Err(e) = shared
+        .output
+        .send_routed(&corridor, routed, routed.timestamp(), patience)
+    {
+        telemetry::kafka_error(
+            metrics,
+            "produce",
+            &format!("cannot queue a corridor record: {e}"),
+        );
     }
 }
 

@@ -35,6 +35,7 @@ pub struct Metrics {
     pub kafka_errors: IntCounterVec,
     pub segments_by_level: IntGaugeVec,
     pub incidents_active: IntGauge,
+    pub incident_events: IntCounterVec,
     pub build_info: IntGaugeVec,
 }
 
@@ -205,6 +206,12 @@ impl Metrics {
                 &r,
                 "roadpulse_incidents_active",
                 "Incidents currently open.",
+            ),
+            incident_events: counter_vec(
+                &r,
+                "roadpulse_incident_events_total",
+                "Incident events published, by status (detected, updated, cleared).",
+                &["status"],
             ),
             build_info: gauge_vec(
                 &r,

@@ -119,3 +119,20 @@ pub fn state_restored(
         "segment state restored"
     );
 }
+
+/// The corridor stage published an incident event.
+pub fn incident(m: &Metrics, event: &crate::domain::incident::IncidentEvent) {
+    let status = match event.status {
+        crate::domain::incident::Status::Detected => "detected",
+        crate::domain::incident::Status::Updated => "updated",
+        crate::domain::incident::Status::Cleared => "cleared",
+    };
+    m.incident_events.with_label_values(&[status]).inc();
+    tracing::info!(
+        incident_id = %event.incident_id,
+        segment = %event.segment_id,
+        status,
+        algorithm = event.algorithm.as_str(),
+        "incident"
+    );
+}

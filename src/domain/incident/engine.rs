@@ -1,8 +1,10 @@
 //! Detection for many corridors: routes each final window and each report to its corridor's
 //! [`CorridorTask`] (assembler + detector), which is the unit a corridor-keyed task owns on the
-//! Kafka path. Corridors are created on first sight, from the catalogue's topology.
+//! Kafka path. Corridors are created on first sight, from the catalogue's topology. The engine
+//! remembers which corridors changed so the Kafka path can mirror them to a changelog, and
+//! takes a corridor's state back when it restores.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +58,8 @@ pub struct Engine {
     corridors: Corridors,
     settings: EngineSettings,
     tasks: BTreeMap<String, CorridorTask>,
+    /// Corridors whose state changed since the last [`Engine::drain_changes`].
+    dirty: BTreeSet<String>,
 }
 
 impl Engine {
@@ -64,6 +68,7 @@ impl Engine {
             corridors: Corridors::from_catalog(catalog),
             settings,
             tasks: BTreeMap::new(),
+            dirty: BTreeSet::new(),
         }
     }
 
@@ -74,6 +79,9 @@ impl Engine {
 
     fn task(&mut self, segment: &str) -> &mut CorridorTask {
         let key = self.corridors.corridor_of(segment).to_string();
+        if !self.dirty.contains(&key) {
+            self.dirty.insert(key.clone());
+        }
         let (corridors, settings) = (&self.corridors, &self.settings);
         self.tasks.entry(key).or_insert_with_key(|key| {
             let topo = corridors.topology(key);
@@ -105,6 +113,25 @@ impl Engine {
                 task.detector.on_window(&windows, out);
             }
         }
+    }
+
+    /// Hands over the state of every corridor that changed since the last call (each once).
+    pub fn drain_changes(&mut self, mut f: impl FnMut(&str, &CorridorTask)) {
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(task) = self.tasks.get(&key) {
+                f(&key, task);
+            }
+        }
+    }
+
+    /// Puts back a corridor's state as the changelog last recorded it (before any input).
+    pub fn restore(&mut self, corridor: &str, task: CorridorTask) {
+        self.tasks.insert(corridor.to_string(), task);
+    }
+
+    /// Incidents open (detected, not cleared) over every corridor and decision rule.
+    pub fn active(&self) -> usize {
+        self.tasks.values().map(|t| t.detector.active()).sum()
     }
 
     /// Windows that reached their corridor after it had moved on.
