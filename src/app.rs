@@ -172,6 +172,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
                 .collect();
             let engine_settings = EngineSettings {
                 algorithms,
+                lateness_ms: config.incidents.lateness.millis(),
                 ..EngineSettings::default()
             };
             let out = File::create(path).map_err(io_err("create", path))?;
