@@ -132,7 +132,10 @@ fn python_and_java_decode_every_avro_record_and_kcat_reads_the_json_form() {
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     assert!(expected.len() > 100, "{} windows", expected.len());
     let url = format!("schema_registry.url=\"{}\"", registry.url);
-    let mut avro = setup.start_worker("avro", &["formats.output=\"avro\"", &url]);
+    let mut avro = setup.start_worker(
+        "avro",
+        &["formats.output=\"avro\"", "incidents.enabled=false", &url],
+    );
     let json_topic = unique("avro-out-json");
     create_topics(&setup.bootstrap, &[&json_topic], PARTITIONS);
     let json_group = format!("kafka.group_id=\"{}\"", unique("json-group"));
@@ -348,6 +351,7 @@ fn without_a_registry_fixed_ids_are_written_and_read() {
         &[
             "formats.input=\"avro\"",
             "formats.output=\"avro\"",
+            "incidents.enabled=false",
             &input_id,
             &output_id,
             &incidents_id,
