@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
 use roadpulse::codec;
 use roadpulse::domain::partition::partition_for_key;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -42,20 +44,38 @@ fn args() -> Result<Args, Failure> {
     })
 }
 
-fn producer(bootstrap: &str) -> Result<BaseProducer, KafkaError> {
+/// Counts records the broker did not acknowledge.
+#[derive(Default)]
+struct Failures(AtomicU64);
+
+impl ClientContext for Failures {}
+
+impl ProducerContext for Failures {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+type Loader = BaseProducer<Failures>;
+
+fn producer(bootstrap: &str) -> Result<Loader, KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
-        .set("acks", "1")
-        .create()
+        // In order and exactly once per partition, as the windows' stream time depends on order.
+        .set("enable.idempotence", "true")
+        .create_with_context(Failures::default())
 }
 
 /// Sends one record, serving delivery reports while the local queue is full.
 fn send(
-    p: &BaseProducer,
+    p: &Loader,
     topic: &str,
     part: i32,
     key: &str,
@@ -102,6 +122,10 @@ fn main() -> Result<(), Failure> {
         }
     }
     p.flush(Duration::from_secs(120))?;
+    let failed = p.context().0.load(Ordering::Relaxed);
+    if failed > 0 {
+        return Err(format!("{failed} records were not acknowledged by the broker").into());
+    }
     let records: i64 = counts.iter().sum();
     let secs = started.elapsed().as_secs_f64();
     eprintln!("compare_load: {records} records in {secs:.1} s");

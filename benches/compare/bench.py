@@ -106,6 +106,28 @@ def one_run(name, rep, args, bootstrap, tools, load, reference) -> dict:
     return result
 
 
+def write_results(args, argv, started, load, reference, runs, reps_done) -> dict:
+    rows = summarise(CONTENDERS, runs)
+    command = "benches/compare/run " + " ".join(argv)
+    result = {
+        "command": command.strip(), "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": sh(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip(),
+        "machine": machine(), "events": load["records"], "segments": args.segments,
+        "rate": args.rate, "partitions": PARTITIONS, "reference_windows": len(reference),
+        "load_seconds": load["load_seconds"], "repetitions_done": reps_done,
+        "medians": rows, "runs": runs,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+    header = (f"{load['records']:,} events, {args.segments:,} segments, {PARTITIONS} partitions, "
+              f"median of {reps_done} repetition(s); {result['machine']['nproc']} cores "
+              f"({result['machine']['cpu_model']}), {result['finished']}; `{result['command']}`\n\n")
+    (args.out / "compare.md").write_text(header + markdown(rows))
+    print(header + markdown(rows), flush=True)
+    return rows
+
+
 def main(argv) -> int:
     args = parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so a running contender is stopped on the way out.
@@ -131,24 +153,8 @@ def main(argv) -> int:
             except (RunFailed, OSError, RuntimeError, TimeoutError) as e:
                 log(f"{name} rep {rep} FAILED: {e}")
                 runs[name].append({"error": str(e)})
-    rows = summarise(CONTENDERS, runs)
-    command = "benches/compare/run " + " ".join(argv)
-    result = {
-        "command": command.strip(), "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": sh(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip(),
-        "machine": machine(), "events": load["records"], "segments": args.segments,
-        "rate": args.rate, "partitions": PARTITIONS, "reference_windows": len(reference),
-        "medians": rows, "runs": runs,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(rows)
-    header = (f"{load['records']:,} events, {args.segments:,} segments, {PARTITIONS} partitions, "
-              f"median of {args.reps}; {result['machine']['nproc']} cores ({result['machine']['cpu_model']}), "
-              f"{result['finished']}; `{result['command']}`\n\n")
-    (args.out / "compare.md").write_text(header + table)
-    print(header + table)
+        # Written after every repetition, so an interrupted run still leaves its figures.
+        rows = write_results(args, argv, started, load, reference, runs, rep)
     return 0 if all("error" not in r for r in rows.values()) else 1
 
 
