@@ -35,6 +35,8 @@ def parse_args(argv):
     p.add_argument("--work", type=Path, default=ROOT / "target/bench-compare",
                    help="generated input, reference output and per-run logs")
     p.add_argument("--jvm-opts", default="-Xms1g -Xmx1g", help="Kafka Streams JVM options")
+    p.add_argument("--roadpulse-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra roadpulse config override, e.g. kafka.commit_interval=1s (repeatable)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
     args = p.parse_args(argv)
     args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
@@ -134,6 +136,7 @@ def main(argv) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tools = json.loads(os.environ["BENCH_TOOLS"])
     tools["jvm_opts"] = args.jvm_opts.split()
+    tools["roadpulse_sets"] = args.roadpulse_set
     args.work.mkdir(parents=True, exist_ok=True)
     binary = str(ROOT / "target/release/roadpulse")
     raw, ref_path = prepare_input(args, binary)

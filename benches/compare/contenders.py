@@ -41,7 +41,8 @@ class Contender:
             return [tools["bare_consumer"], run.bootstrap, run.input_topic, run.group]
         if self.name.startswith("roadpulse"):
             config = _roadpulse_config(run, self.guarantee)
-            return [str(ROOT / "target/release/roadpulse"), "run", "--config", str(config)]
+            sets = [arg for kv in tools["roadpulse_sets"] for arg in ("--set", kv)]
+            return [str(ROOT / "target/release/roadpulse"), "run", "--config", str(config), *sets]
         if self.name.startswith("kstreams"):
             mode = "exactly_once_v2" if self.guarantee == "exactly_once" else "at_least_once"
             jar = HERE / "kstreams/target/kstreams-congestion-0.jar"
