@@ -1,8 +1,8 @@
 //! The ceiling of the side-by-side drain benchmark (benches/compare): a bare rdkafka
 //! BaseConsumer in a fresh group that only reads the topic from the start (it touches each
 //! payload's length, nothing more) until every partition reaches the end offset it had at
-//! start. Prints one JSON line: records, bytes, and the wall-clock ms of the first and last
-//! record, from which the benchmark computes events/s.
+//! start. Prints one JSON line: records, bytes, the wall-clock ms of the first and last
+//! record (from which the benchmark computes events/s), and its peak RSS.
 //!
 //! Run: `cargo bench --bench bare_consumer -- BOOTSTRAP TOPIC GROUP`.
 
@@ -21,6 +21,18 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// This process's peak resident set (VmHWM), in kB; 0 where /proc is not there.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 fn main() -> Result<(), Failure> {
@@ -74,8 +86,9 @@ fn main() -> Result<(), Failure> {
         }
     }
     let last_ms = now_ms();
+    let peak_rss_kb = peak_rss_kb();
     println!(
-        "{{\"records\":{records},\"bytes\":{bytes},\"first_record_ms\":{first_ms},\"last_record_ms\":{last_ms}}}"
+        "{{\"records\":{records},\"bytes\":{bytes},\"first_record_ms\":{first_ms},\"last_record_ms\":{last_ms},\"peak_rss_kb\":{peak_rss_kb}}}"
     );
     Ok(())
 }

@@ -1,6 +1,6 @@
 """One contender run, measured: start the process, watch its first record, its CPU time
 (/proc/PID/stat) and the group's committed offsets until the input is consumed, stop it, and
-collect its rusage (peak RSS). Contenders are not niced."""
+sample its peak RSS (VmHWM). Contenders are not niced."""
 
 import json
 import os
@@ -49,6 +49,19 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _peak_rss_mb(pid: int) -> float | None:
+    """VmHWM of the running process. Not ru_maxrss: Linux carries the forking parent's peak
+    RSS over exec into it, so a small contender would report the driver's memory."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _reap(pid: int, block: bool):
     """(exit code, rusage) once the process has exited, else None."""
     got, status, usage = os.wait4(pid, 0 if block else os.WNOHANG)
@@ -82,15 +95,17 @@ def measure(contender: Contender, run: Run, argv: list[str], end_offsets: list[i
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
     samples: list[tuple[int, float]] = []
     first_ms = None
+    peak_rss = 0.0
     started = time.monotonic()
     try:
         while True:
             now_ms = int(time.time() * 1000)
             cpu = _cpu_seconds(proc.pid)
+            peak_rss = max(peak_rss, _peak_rss_mb(proc.pid) or 0.0)
             if progress is None:
                 reaped = _reap(proc.pid, block=False)
                 if reaped:
-                    return _self_reported(reaped, stdout_path, samples)
+                    return _self_reported(reaped, stdout_path, samples, peak_rss)
             else:
                 if cpu is not None:
                     samples.append((now_ms, cpu))
@@ -99,6 +114,7 @@ def measure(contender: Contender, run: Run, argv: list[str], end_offsets: list[i
                 if first_ms is not None and progress.covered >= total:
                     done_ms = int(time.time() * 1000)
                     drain_end_cpu = _cpu_seconds(proc.pid) or samples[-1][1]
+                    peak_rss = max(peak_rss, _peak_rss_mb(proc.pid) or 0.0)
                     code, usage = _stop(proc)
                     return Measurement(
                         records=total,
@@ -106,7 +122,7 @@ def measure(contender: Contender, run: Run, argv: list[str], end_offsets: list[i
                         done_ms=done_ms,
                         drain_cpu_s=drain_end_cpu - _cpu_at(samples, first_ms),
                         process_cpu_s=usage.ru_utime + usage.ru_stime,
-                        peak_rss_mb=usage.ru_maxrss / 1024,
+                        peak_rss_mb=peak_rss,
                         exit_code=code,
                     )
                 if proc.poll() is not None:
@@ -133,7 +149,7 @@ def _cpu_at(samples: list[tuple[int, float]], ms: int) -> float:
     return before[-1] if before else 0.0
 
 
-def _self_reported(reaped, stdout_path, samples) -> Measurement:
+def _self_reported(reaped, stdout_path, samples, peak_rss) -> Measurement:
     code, usage = reaped
     if code != 0:
         raise RunFailed(f"bare consumer exited {code}, see {stdout_path.parent}")
@@ -145,7 +161,7 @@ def _self_reported(reaped, stdout_path, samples) -> Measurement:
         done_ms=report["last_record_ms"],
         drain_cpu_s=total_cpu - _cpu_at(samples, report["first_record_ms"]),
         process_cpu_s=total_cpu,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=max(peak_rss, report["peak_rss_kb"] / 1024),
         exit_code=code,
         extra={"bytes": report["bytes"]},
     )
