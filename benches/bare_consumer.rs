@@ -4,7 +4,8 @@
 //! start. Prints one JSON line: records, bytes, the wall-clock ms of the first and last
 //! record (from which the benchmark computes events/s), and its peak RSS.
 //!
-//! Run: `cargo bench --bench bare_consumer -- BOOTSTRAP TOPIC GROUP`.
+//! Run: `cargo bench --bench bare_consumer -- BOOTSTRAP TOPIC GROUP [key=value ...]`; the
+//! optional librdkafka properties let the ceiling run with another consumer's settings.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -40,15 +41,22 @@ fn main() -> Result<(), Failure> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let [bootstrap, topic, group] = v.as_slice() else {
-        return Err("usage: bare_consumer BOOTSTRAP TOPIC GROUP".into());
+    let [bootstrap, topic, group, properties @ ..] = v.as_slice() else {
+        return Err("usage: bare_consumer BOOTSTRAP TOPIC GROUP [librdkafka.key=value ...]".into());
     };
-    let consumer: BaseConsumer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()?;
+        .set("auto.offset.reset", "earliest");
+    for kv in properties {
+        let (key, value) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("{kv:?} is not key=value"))?;
+        config.set(key, value);
+    }
+    let consumer: BaseConsumer = config.create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let partitions = metadata
         .topics()
