@@ -30,6 +30,10 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "false")
+        // librdkafka pauses a partition's fetching this long once the local queue is full
+        // (default 1 s): a worker that empties the queue sooner then sits idle. Measured with
+        // benches/compare: 2-3× the drain rate at 10 ms.
+        .set("fetch.queue.backoff.ms", "10")
         .set(
             "statistics.interval.ms",
             k.statistics_interval.millis().to_string(),
