@@ -10,9 +10,12 @@
 //! - [`kafka`] encodes and produces those, then commits the input offsets the outputs cover,
 //!   in one transaction with them under exactly once;
 //! - final windows and reports, routed by corridor, feed incident detection
-//!   ([`domain::incident`]), which emits `detected` / `updated` / `cleared` incident events
-//!   (wired into [`replay`]; the Kafka path's corridor-keyed repartition topic is designed in
-//!   [`domain::incident`] but not wired yet).
+//!   ([`domain::incident`]), which emits `detected` / `updated` / `cleared` incident events:
+//!   in memory in [`replay`], through the corridor repartition topic and a second stage of
+//!   the same workers on Kafka ([`kafka::incidents`]);
+//! - long-lived state (segment state, corridor state) is mirrored to compacted changelog
+//!   topics in the same transaction and restored by a partition's next owner
+//!   ([`kafka::changelog`]).
 //!
 //! Around that: [`config`] (file < env < flags), [`cli`] (subcommands), [`app`] (what each
 //! subcommand does), [`pipeline`] (processor settings from config), [`replay`] (the same

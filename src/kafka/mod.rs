@@ -1,12 +1,14 @@
-//! The Kafka adapter: a consumer group over the input topics, one domain task per assigned
-//! partition, congestion events produced keyed by segment, poison records to the DLQ, and
-//! input offsets committed only for what the broker acknowledged (at least once).
+//! The Kafka adapter: a consumer group over the input topics (and the corridor repartition
+//! topic), one domain task per assigned partition, congestion and incident events produced
+//! keyed by segment, poison records to the DLQ, state mirrored to changelog topics.
 //!
 //! The loop runs on its own OS thread around a `BaseConsumer` (rebalance callbacks run inside
-//! its `poll`, on that thread), so blocking calls such as flush and commit never stall the
-//! async runtime that serves HTTP. One commit cycle is: flush the producer, then commit each
-//! task's [`crate::domain::processor::Checkpoint`] with its stream time in the offset
-//! metadata — the shape a transaction will wrap for exactly once.
+//! its `poll`, on that thread), so blocking calls such as flush, commit and restore never stall
+//! the async runtime that serves HTTP. One commit cycle ([`tasks`], [`commit`]): queue the
+//! changed state to the changelogs, then commit each task's
+//! [`crate::domain::processor::Checkpoint`] (stream time in the offset metadata) with the
+//! outputs — one transaction under exactly once (`send_offsets_to_transaction`), a flush then
+//! an offset commit under at least once.
 
 pub mod admin;
 pub mod changelog;
