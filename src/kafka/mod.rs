@@ -4,7 +4,7 @@
 //!
 //! The loop runs on its own OS thread around a `BaseConsumer` (rebalance callbacks run inside
 //! its `poll`, on that thread), so blocking calls such as flush, commit and restore never stall
-//! the async runtime that serves HTTP. One commit cycle ([`tasks`], [`commit`]): queue the
+//! the async runtime that serves HTTP. One commit cycle (`tasks`, `commit`): queue the
 //! changed state to the changelogs, then commit each task's
 //! [`crate::domain::processor::Checkpoint`] (stream time in the offset metadata) with the
 //! outputs — one transaction under exactly once (`send_offsets_to_transaction`), a flush then
