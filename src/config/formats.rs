@@ -171,6 +171,7 @@ mod tests {
         let c = load(&[
             "formats.output=avro",
             "formats.topics.traffic.raw=avro",
+            "formats.topics.traffic.incidents=json",
             "schema_registry.url=http://127.0.0.1:8081",
         ])
         .unwrap();
@@ -203,6 +204,12 @@ mod tests {
         assert!(e.contains("schema_registry.password"), "{e}");
         let e = err(&["formats.input=avro", "schema_registry.ids.traffic.raw=-1"]);
         assert!(e.contains("traffic.raw"), "{e}");
+        // Incident events have no Avro encoder yet: refused, not silently written as JSON.
+        let e = err(&["formats.output=avro", "schema_registry.url=http://r:8081"]);
+        assert!(
+            e.contains("formats.output") && e.contains("traffic.incidents"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -215,6 +222,7 @@ mod tests {
             "schema_registry.ids.traffic.incidents=5",
             "schema_registry.username=u",
             "schema_registry.password=hunter2",
+            "incidents.enabled=false",
         ])
         .unwrap();
         assert_eq!(c.schema_registry.ids["traffic.congestion"], 4);

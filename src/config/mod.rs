@@ -116,6 +116,7 @@ impl Config {
         self.congestion.validate()?;
         self.incidents.validate()?;
         self.formats.validate(&self.kafka)?;
+        self.schema_registry.validate(&self.formats, &self.kafka)?;
         let incidents = &self.kafka.incidents_topic;
         if self.incidents.enabled && self.formats.output_format(incidents) == Format::Avro {
             return Err(ConfigError::invalid(
@@ -123,7 +124,7 @@ impl Config {
                 format!("incident events are written as JSON only so far: set formats.topics.\"{incidents}\" = \"json\" (or incidents.enabled = false)"),
             ));
         }
-        self.schema_registry.validate(&self.formats, &self.kafka)
+        Ok(())
     }
 
     /// The effective configuration as TOML with secrets replaced by `***`.
