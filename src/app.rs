@@ -62,7 +62,12 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     if config.kafka.create_topics {
         admin::ensure_topics(&config.kafka, Duration::from_secs(30)).await?;
     }
-    admin::ensure_internal_topics(&config.kafka, Duration::from_secs(30)).await?;
+    admin::ensure_internal_topics(
+        &config.kafka,
+        config.incidents.enabled,
+        Duration::from_secs(30),
+    )
+    .await?;
     let shutdown = Shutdown::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     if !config.http.listen.is_empty() {

@@ -108,7 +108,6 @@ fn incidents_flow_through_kafka_and_equal_replay() {
         "incidents.lateness=\"168h\"".into(),
     ];
     let incidents_topic = format!("{}-incidents", setup.input);
-    create_topics(&setup.bootstrap, &[&incidents_topic], PARTITIONS);
 
     // The reference: the same input through replay with detection.
     let (reference, congestion) = (dir.join("replay-incidents.jsonl"), dir.join("replay.jsonl"));

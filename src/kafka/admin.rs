@@ -101,22 +101,35 @@ pub async fn ensure_topics(
 }
 
 /// Creates the internal topics when missing (changelogs compacted, each as wide as what it
-/// mirrors), and refuses to start when an existing one no longer matches.
+/// mirrors), and refuses to start when an existing one no longer matches or an output topic
+/// (the incidents topic only with detection on) is missing.
 pub async fn ensure_internal_topics(
     k: &KafkaConfig,
+    incidents: bool,
     timeout: Duration,
 ) -> Result<(), KafkaFailure> {
     let admin = admin(k)?;
-    // Inputs created a moment ago may take a few metadata rounds to show their partitions.
+    // Output topics are the user's (kafka.create_topics): a missing one would fail every
+    // transaction, so refuse to start instead.
+    let mut outputs = vec![&k.congestion_topic, &k.dlq_topic];
+    if incidents {
+        outputs.push(&k.incidents_topic);
+    }
+    // Topics created a moment ago may take a few metadata rounds to show their partitions.
     let deadline = Instant::now() + timeout;
     let metadata = loop {
         let m = metadata(&admin, k, timeout)?;
-        let complete = k.input_topics.iter().all(|t| partitions(&m, t).is_some());
-        if complete || Instant::now() >= deadline {
+        let mut needed = k.input_topics.iter().chain(outputs.iter().copied());
+        if needed.all(|t| partitions(&m, t).is_some()) || Instant::now() >= deadline {
             break m;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    if let Some(missing) = outputs.iter().find(|t| partitions(&metadata, t).is_none()) {
+        return Err(KafkaFailure::Topic(format!(
+            "output topic {missing} does not exist; create it or set kafka.create_topics = true"
+        )));
+    }
     let mut inputs = Vec::new();
     for input in &k.input_topics {
         let Some(n) = partitions(&metadata, input) else {

@@ -261,7 +261,12 @@ impl Setup {
             domain_sets: Vec::new(),
             bootstrap,
         };
-        create_topics(&s.bootstrap, &[&s.input, &s.congestion, &s.dlq], partitions);
+        let incidents = format!("{}-incidents", s.input);
+        create_topics(
+            &s.bootstrap,
+            &[&s.input, &s.congestion, &s.dlq, &incidents],
+            partitions,
+        );
         let mut domain_sets: Vec<String> = ["window.size=\"5s\"", "window.grace=\"2s\""]
             .iter()
             .map(|s| s.to_string())
