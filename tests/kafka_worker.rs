@@ -125,13 +125,15 @@ fn one_worker_equals_replay_and_exports_valid_metrics() {
         metric(&body, "roadpulse_events_consumed_total"),
         records.len() as f64
     );
+    // The input partitions and as many of the corridor repartition topic (incident detection).
     assert_eq!(
         metric(&body, "roadpulse_assigned_partitions"),
-        PARTITIONS as f64
+        2.0 * PARTITIONS as f64
     );
+    let input_label = format!("topic=\"{}\"", setup.input);
     let lag_series = body
         .lines()
-        .filter(|l| l.starts_with("roadpulse_consumer_lag_messages{"))
+        .filter(|l| l.starts_with("roadpulse_consumer_lag_messages{") && l.contains(&input_label))
         .count();
     assert_eq!(
         lag_series, PARTITIONS as usize,
@@ -145,13 +147,15 @@ fn two_workers_split_partitions_and_together_equal_replay() {
     let setup = Setup::new("two", PARTITIONS, Some(&catalog_csv()));
     let records = workload(20_000, 0.0, 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
-    let mut a = setup.start_worker("a", &[]);
+    // Input partitions only (no corridor stage), so that the split is of the input.
+    let only_input = ["incidents.enabled=false"];
+    let mut a = setup.start_worker("a", &only_input);
     assert!(
         a.wait_for_log("\"kind\":\"assign\"", Duration::from_secs(60)),
         "worker a joined:\n{}",
         a.log_text()
     );
-    let mut b = setup.start_worker("b", &[]);
+    let mut b = setup.start_worker("b", &only_input);
     assert!(
         b.wait_for_log("\"kind\":\"assign\"", Duration::from_secs(60)),
         "worker b joined:\n{}",

@@ -150,7 +150,7 @@ impl Metrics {
             assigned_partitions: gauge(
                 &r,
                 "roadpulse_assigned_partitions",
-                "Input partitions assigned to this worker.",
+                "Partitions assigned to this worker (input and corridor repartition).",
             ),
             rebalances: counter_vec(
                 &r,
