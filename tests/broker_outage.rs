@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -30,17 +29,7 @@ fn worker_survives_a_broker_crash_and_still_equals_replay() {
     produce(&setup.bootstrap, &setup.input, first);
     read_finals(&setup, 20, Duration::from_secs(60));
 
-    let restart = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka/restart");
-    let out = Command::new(restart)
-        .args(["--pause", "10"])
-        .output()
-        .expect("tests/kafka/restart");
-    assert!(
-        out.status.success(),
-        "broker restart failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let back = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let back = restart_broker(10);
     assert_eq!(
         back, setup.bootstrap,
         "the broker came back on the same address"

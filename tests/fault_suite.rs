@@ -21,7 +21,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,16 +165,7 @@ impl<'a> Fleet<'a> {
                 assert!(log.contains("kafka.instance_id"), "{log}");
             }
             Fault::BrokerRestart => {
-                let restart = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka/restart");
-                let out = Command::new(restart)
-                    .args(["--pause", "3"])
-                    .output()
-                    .expect("tests/kafka/restart");
-                assert!(
-                    out.status.success(),
-                    "broker restart failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                restart_broker(3);
             }
         }
     }

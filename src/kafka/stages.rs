@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::incidents::{CorridorStage, Detection};
 use super::output::CORRIDOR_STATE;
-use super::tasks::{committed_checkpoint, restore_outcome, PartitionKey, Shared};
+use super::tasks::{committed_checkpoint, PartitionKey, Shared};
 
 pub(crate) struct CorridorSide {
     pub detection: Detection,
@@ -60,19 +59,8 @@ impl Shared {
             position: committed,
             committed,
         };
-        let changelog = self.output.changelog_topic(CORRIDOR_STATE);
-        let client = self.output.producer().client();
         let apply = |corridor: &str, value: &[u8]| stage.restore(corridor, value);
-        let result = self.restorer.restore(client, changelog, partition, apply);
-        let (fatal, interrupted) = (&mut self.fatal, &mut self.interrupted);
-        restore_outcome(
-            &self.metrics,
-            changelog,
-            partition,
-            result,
-            fatal,
-            interrupted,
-        );
+        self.restore_from(CORRIDOR_STATE, partition, apply);
         stage
     }
 

@@ -158,8 +158,6 @@ impl Shared {
         let Some(which) = self.output.changelog_of(topic) else {
             return task;
         };
-        let changelog = self.output.changelog_topic(which);
-        let client = self.output.producer().client();
         let apply = |id: &str, value: &[u8]| match super::changelog::decode(value) {
             Ok(state) => {
                 task.restore_segment(id, state);
@@ -167,17 +165,28 @@ impl Shared {
             }
             Err(_) => false,
         };
-        let result = self.restorer.restore(client, changelog, partition, apply);
-        let (fatal, interrupted) = (&mut self.fatal, &mut self.interrupted);
-        restore_outcome(
-            &self.metrics,
-            changelog,
-            partition,
-            result,
-            fatal,
-            interrupted,
-        );
+        self.restore_from(which, partition, apply);
         task
+    }
+
+    /// Reads partition `partition` of the changelog topic `which` (an output topic index) into
+    /// `apply`. A failed restore is fatal (going on would publish results computed from lost
+    /// state); one interrupted by shutdown stops all further commits.
+    pub(super) fn restore_from(
+        &mut self,
+        which: usize,
+        partition: i32,
+        apply: impl FnMut(&str, &[u8]) -> bool,
+    ) {
+        let changelog = self.output.changelog_topic(which);
+        let client = self.output.producer().client();
+        match self.restorer.restore(client, changelog, partition, apply) {
+            Ok(r) => telemetry::state_restored(&self.metrics, changelog, partition, &r),
+            Err(RestoreError::Interrupted) => self.interrupted = true,
+            Err(RestoreError::Failed(why)) => {
+                self.fatal.get_or_insert(why);
+            }
+        }
     }
 
     /// Before a new task restores (which may take a while): commit the open cycle, so that
@@ -253,25 +262,6 @@ impl Shared {
 
     pub fn open_windows(&self) -> usize {
         self.tasks.values().map(|a| a.task.open_windows()).sum()
-    }
-}
-
-/// Metrics and logs of a finished restore; a failed one is fatal, an interrupted one stops
-/// all further commits.
-pub(super) fn restore_outcome(
-    metrics: &Metrics,
-    changelog: &str,
-    partition: i32,
-    result: Result<super::changelog::Restored, RestoreError>,
-    fatal: &mut Option<String>,
-    interrupted: &mut bool,
-) {
-    match result {
-        Ok(restored) => telemetry::state_restored(metrics, changelog, partition, &restored),
-        Err(RestoreError::Interrupted) => *interrupted = true,
-        Err(RestoreError::Failed(why)) => {
-            fatal.get_or_insert(why);
-        }
     }
 }
 

@@ -504,3 +504,19 @@ pub fn committed_and_end(
         })
         .collect()
 }
+
+/// Kills the shared broker hard (kill -9), keeps it down `pause_s` seconds and starts it again
+/// on the same data and address (tests/kafka/restart); returns the address it came back on.
+pub fn restart_broker(pause_s: u32) -> String {
+    let restart = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka/restart");
+    let out = Command::new(restart)
+        .args(["--pause", &pause_s.to_string()])
+        .output()
+        .expect("tests/kafka/restart");
+    assert!(
+        out.status.success(),
+        "broker restart failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
