@@ -25,16 +25,7 @@ pub enum DecodeError {
     Unavailable(String),
 }
 
-/// Decodes and validates one JSON raw event, handing it to `f` while the input is borrowed.
-pub fn with_raw_event<R>(
-    bytes: &[u8],
-    f: impl FnOnce(&RawEvent<'_>) -> R,
-) -> Result<R, InvalidEvent> {
-    let parsed = json::JsonEvent::parse(bytes)?;
-    let fields = parsed.fields()?;
-    let event = fields.validate()?;
-    Ok(f(&event))
-}
+pub use json::with_raw_event;
 
 /// How one input topic's records are decoded.
 pub enum InputCodec {

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod congestion;
 pub mod event;
 pub mod incident;
+pub mod intern;
 pub mod output;
 pub mod partition;
 pub mod processor;

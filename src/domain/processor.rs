@@ -15,6 +15,7 @@ use super::aggregate::WindowAgg;
 use super::catalog::Catalog;
 use super::congestion::{Hysteresis, SegmentState};
 use super::event::{EpochMillis, EventBody, RawEvent};
+use super::intern::SegmentIds;
 use super::output::{CongestionEvent, Verdict};
 use super::window::{StreamTime, WindowSpec};
 
@@ -79,8 +80,9 @@ struct Slot {
 }
 
 struct Segment {
-    id: Box<str>,
     state: SegmentState,
+    /// The catalogue's free-flow speed, looked up once.
+    catalog_free_flow: Option<f64>,
     /// Changed by a final window since the last [`Task::drain_state_changes`].
     dirty: bool,
 }
@@ -88,11 +90,15 @@ struct Segment {
 pub struct Task {
     settings: Arc<ProcessorSettings>,
     stream_time: StreamTime,
-    index: FastMap<Box<str>, u32>,
+    /// Segment ids ⇄ indices into `segments`.
+    ids: SegmentIds,
     segments: Vec<Segment>,
     /// Segments whose long-lived state changed since it was last drained, in change order.
     dirty_segments: Vec<u32>,
     windows: BTreeMap<EpochMillis, Bucket>,
+    /// Segments in the last window closed: a new window's map starts that large, so it never
+    /// grows (and moves its accumulators) while it fills.
+    bucket_hint: usize,
     position: Option<i64>,
     replay_until: Option<i64>,
     last_record_wall: Option<i64>,
@@ -110,10 +116,11 @@ impl Task {
         Task {
             settings,
             stream_time: StreamTime::new(from.stream_time),
-            index: FastMap::default(),
+            ids: SegmentIds::default(),
             segments: Vec::new(),
             dirty_segments: Vec::new(),
             windows: BTreeMap::new(),
+            bucket_hint: 0,
             position: from.offset,
             replay_until: from.position,
             last_record_wall: None,
@@ -167,9 +174,10 @@ impl Task {
         let mut accepted = false;
         for start in spec.starts_for(ts).filter(|s| !spec.is_closed(*s, now)) {
             accepted = true;
+            let hint = self.bucket_hint;
             let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
+                aggs: FastMap::with_capacity_and_hasher(hint, Default::default()),
                 first_offset: offset,
-                ..Bucket::default()
             });
             bucket.first_offset = bucket.first_offset.min(offset);
             let slot = bucket.aggs.entry(seg).or_default();
@@ -191,16 +199,14 @@ impl Task {
     }
 
     fn segment_index(&mut self, id: &str) -> u32 {
-        if let Some(i) = self.index.get(id) {
-            return *i;
+        let (i, added) = self.ids.intern(id);
+        if added {
+            self.segments.push(Segment {
+                state: SegmentState::default(),
+                catalog_free_flow: self.settings.catalog.free_flow_kph(id),
+                dirty: false,
+            });
         }
-        let i = self.segments.len() as u32;
-        self.segments.push(Segment {
-            id: id.into(),
-            state: SegmentState::default(),
-            dirty: false,
-        });
-        self.index.insert(id.into(), i);
         i
     }
 
@@ -221,32 +227,29 @@ impl Task {
     }
 
     fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
-        let aggs = bucket
-            .aggs
-            .into_iter()
-            .map(|(s, slot)| (s, slot.agg))
-            .collect();
+        self.bucket_hint = bucket.aggs.len();
+        let aggs = bucket.aggs.iter().map(|(s, slot)| (*s, &slot.agg));
         self.emit_bucket(start, aggs, true, out);
     }
 
-    fn emit_bucket(
+    fn emit_bucket<'w>(
         &mut self,
         start: EpochMillis,
-        mut aggs: Vec<(u32, WindowAgg)>,
+        aggs: impl Iterator<Item = (u32, &'w WindowAgg)>,
         is_final: bool,
         out: &mut Vec<CongestionEvent>,
     ) {
         let settings = Arc::clone(&self.settings);
         let spec = settings.window;
-        aggs.sort_unstable_by(|a, b| {
-            self.segments[a.0 as usize]
-                .id
-                .cmp(&self.segments[b.0 as usize].id)
-        });
-        for (seg, agg) in aggs {
+        let ranks = self.ids.ranks();
+        let mut sorted: Vec<_> = aggs
+            .map(|(seg, agg)| (ranks[seg as usize], seg, agg))
+            .collect();
+        sorted.sort_unstable_by_key(|a| a.0);
+        for (_, seg, agg) in sorted {
             let segment = &mut self.segments[seg as usize];
             let verdict = Verdict {
-                catalog_free_flow: settings.catalog.free_flow_kph(&segment.id),
+                catalog_free_flow: segment.catalog_free_flow,
                 default_free_flow: settings.default_free_flow_kph,
                 hysteresis: settings.hysteresis,
                 state: &mut segment.state,
@@ -257,7 +260,7 @@ impl Task {
             }
             let measures = agg.measures(spec.size_ms);
             out.push(CongestionEvent::build(
-                &segment.id,
+                self.ids.get(seg),
                 start,
                 spec.end(start),
                 measures,
@@ -323,7 +326,7 @@ impl Task {
             }
         }
         for (start, aggs) in changed {
-            self.emit_bucket(start, aggs, false, out);
+            self.emit_bucket(start, aggs.iter().map(|(s, a)| (*s, a)), false, out);
         }
     }
 
@@ -341,7 +344,7 @@ impl Task {
         for seg in self.dirty_segments.drain(..) {
             let segment = &mut self.segments[seg as usize];
             segment.dirty = false;
-            f(&segment.id, &segment.state);
+            f(self.ids.get(seg), &segment.state);
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Decoding borrows strings from the input buffer (escaped strings are the only copies) and
 //! ignores unknown fields. A wrong JSON type is an `invalid_value`, broken JSON is
-//! `malformed`; the domain's validation decides everything else.
+//! `malformed`; the domain's validation decides everything else. Most events take the
+//! one-pass fast path in [`scan`]; serde_json decides whatever it declines.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -10,11 +11,13 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::domain::event::{EpochMillis, InvalidEvent, InvalidKind, RawEventFields};
+use crate::domain::event::{EpochMillis, InvalidEvent, InvalidKind, RawEvent, RawEventFields};
 use crate::domain::output::CongestionEvent;
 
+mod scan;
+
 /// A raw event as JSON carries it. Call [`JsonEvent::fields`] and validate the result.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct JsonEvent<'a> {
     #[serde(rename = "type", borrow)]
     kind: Option<Cow<'a, str>>,
@@ -41,7 +44,7 @@ pub struct JsonEvent<'a> {
 
 /// `ts` as found: epoch milliseconds, an RFC 3339 string, or something else (kept so the
 /// error can say so instead of failing the whole parse).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 enum Timestamp<'a> {
     #[default]
     Absent,
@@ -98,8 +101,21 @@ fn parse_rfc3339(text: &str) -> Result<EpochMillis, InvalidEvent> {
     Ok((t.unix_timestamp_nanos() / 1_000_000) as EpochMillis)
 }
 
+/// Decodes and validates one raw event, handing it to `f` while the input is borrowed.
+pub fn with_raw_event<R>(
+    bytes: &[u8],
+    f: impl FnOnce(&RawEvent<'_>) -> R,
+) -> Result<R, InvalidEvent> {
+    if let Some(fields) = scan::parse(bytes) {
+        return Ok(f(&fields.validate()?));
+    }
+    let parsed = JsonEvent::parse(bytes)?;
+    Ok(f(&parsed.fields()?.validate()?))
+}
+
 impl<'a> JsonEvent<'a> {
-    /// Parses one message value.
+    /// Parses one message value with serde_json: any JSON, and its error for the dead-letter
+    /// record. [`with_raw_event`] tries the fast path first.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, InvalidEvent> {
         serde_json::from_slice(bytes).map_err(|e| {
             let kind = match e.classify() {
@@ -152,25 +168,25 @@ mod tests {
     use super::*;
     use crate::domain::event::EventBody;
 
+    /// Through both paths: the fast one when it takes the input, serde_json otherwise.
     fn decode(s: &str) -> Result<(String, i64, EventBody<'static>), InvalidEvent> {
-        let j = JsonEvent::parse(s.as_bytes())?;
-        let f = j.fields()?;
-        let e = f.validate()?;
-        let body = match e.body {
-            EventBody::Probe { speed_kph, .. } => EventBody::Probe {
-                speed_kph,
-                vehicle_id: None,
-            },
-            EventBody::Detector(_) => EventBody::Report {
-                report_id: None,
-                category: crate::domain::event::ReportCategory::Other,
-            },
-            EventBody::Report { category, .. } => EventBody::Report {
-                report_id: None,
-                category,
-            },
-        };
-        Ok((e.segment_id.to_string(), e.ts, body))
+        with_raw_event(s.as_bytes(), |e| {
+            let body = match e.body {
+                EventBody::Probe { speed_kph, .. } => EventBody::Probe {
+                    speed_kph,
+                    vehicle_id: None,
+                },
+                EventBody::Detector(_) => EventBody::Report {
+                    report_id: None,
+                    category: crate::domain::event::ReportCategory::Other,
+                },
+                EventBody::Report { category, .. } => EventBody::Report {
+                    report_id: None,
+                    category,
+                },
+            };
+            (e.segment_id.to_string(), e.ts, body)
+        })
     }
 
     #[test]
