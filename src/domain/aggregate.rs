@@ -113,6 +113,10 @@ impl WindowAgg {
         }
     }
 
+    pub fn sketch_heap_bytes(&self) -> usize {
+        self.sketch.heap_bytes()
+    }
+
     pub fn measures(&self, window_ms: i64) -> Measures {
         let n = f64::from(self.samples);
         let probes = self.samples > 0;

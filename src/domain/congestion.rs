@@ -64,14 +64,14 @@ impl Level {
 }
 
 /// HCM urban street level of service by travel speed as a share of free-flow speed.
-pub fn los(r: f64) -> char {
+pub fn los(r: f64) -> &'static str {
     match r {
-        r if r > 0.80 => 'A',
-        r if r > 0.67 => 'B',
-        r if r > 0.50 => 'C',
-        r if r > 0.40 => 'D',
-        r if r > 0.30 => 'E',
-        _ => 'F',
+        r if r > 0.80 => "A",
+        r if r > 0.67 => "B",
+        r if r > 0.50 => "C",
+        r if r > 0.40 => "D",
+        r if r > 0.30 => "E",
+        _ => "F",
     }
 }
 

@@ -1,6 +1,8 @@
 //! The congestion event roadpulse publishes (DESIGN.md §3), built from a window's measures and
 //! its segment's long-lived state. Field names here are the JSON contract.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::Measures;
@@ -19,7 +21,7 @@ pub struct CongestionEvent {
     /// Space-mean (harmonic) probe speed; detector speed when there are no probes.
     pub speed_kph: Option<f64>,
     /// `probe`, `detector` or `none`: what `speed_kph` was measured from.
-    pub speed_source: String,
+    pub speed_source: Cow<'static, str>,
     /// Time-mean (arithmetic) probe speed.
     pub mean_speed_kph: Option<f64>,
     /// 85th percentile probe speed from a DDSketch, relative error ≤ 1%.
@@ -37,7 +39,7 @@ pub struct CongestionEvent {
     pub speed_ratio: Option<f64>,
     pub travel_time_index: Option<f64>,
     pub level: Level,
-    pub los: String,
+    pub los: Cow<'static, str>,
     pub confidence: f64,
     #[serde(rename = "final")]
     pub is_final: bool,
@@ -108,7 +110,7 @@ impl CongestionEvent {
             samples: m.samples,
             vehicles: m.vehicles,
             speed_kph: speed.map(|s| round(s, 2)),
-            speed_source: source.to_string(),
+            speed_source: Cow::Borrowed(source),
             mean_speed_kph: m.probe_time_mean_kph.map(|s| round(s, 2)),
             p85_speed_kph: m.p85_speed_kph.map(|s| round(s, 2)),
             min_speed_kph: m.min_speed_kph.map(|s| round(s, 2)),
@@ -121,7 +123,7 @@ impl CongestionEvent {
             speed_ratio: ratio.map(|r| round(r, 3)),
             travel_time_index: speed.filter(|s| *s > 0.0).map(|s| round(free_flow / s, 3)),
             level,
-            los: los(ratio.unwrap_or(1.0)).to_string(),
+            los: Cow::Borrowed(los(ratio.unwrap_or(1.0))),
             confidence: round(confidence(&m, trust), 3),
             is_final,
         }

@@ -96,9 +96,9 @@ pub struct Task {
     /// Segments whose long-lived state changed since it was last drained, in change order.
     dirty_segments: Vec<u32>,
     windows: BTreeMap<EpochMillis, Bucket>,
-    /// Segments in the last window closed: a new window's map starts that large, so it never
-    /// grows (and moves its accumulators) while it fills.
-    bucket_hint: usize,
+    /// The emptied map of the last window closed, reused by the next window opened: it is
+    /// already as large as a window gets, so filling it neither allocates nor moves slots.
+    spare: Option<FastMap<u32, Slot>>,
     position: Option<i64>,
     replay_until: Option<i64>,
     last_record_wall: Option<i64>,
@@ -120,7 +120,7 @@ impl Task {
             segments: Vec::new(),
             dirty_segments: Vec::new(),
             windows: BTreeMap::new(),
-            bucket_hint: 0,
+            spare: None,
             position: from.offset,
             replay_until: from.position,
             last_record_wall: None,
@@ -135,6 +135,12 @@ impl Task {
 
     pub fn open_windows(&self) -> usize {
         self.windows.values().map(|b| b.aggs.len()).sum()
+    }
+
+    /// Heap bytes held by the open windows' speed sketches (state-size accounting).
+    pub fn sketch_heap_bytes(&self) -> usize {
+        let slots = self.windows.values().flat_map(|b| b.aggs.values());
+        slots.map(|s| s.agg.sketch_heap_bytes()).sum()
     }
 
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
@@ -174,9 +180,9 @@ impl Task {
         let mut accepted = false;
         for start in spec.starts_for(ts).filter(|s| !spec.is_closed(*s, now)) {
             accepted = true;
-            let hint = self.bucket_hint;
+            let spare = &mut self.spare;
             let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
-                aggs: FastMap::with_capacity_and_hasher(hint, Default::default()),
+                aggs: spare.take().unwrap_or_default(),
                 first_offset: offset,
             });
             bucket.first_offset = bucket.first_offset.min(offset);
@@ -227,9 +233,15 @@ impl Task {
     }
 
     fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
-        self.bucket_hint = bucket.aggs.len();
-        let aggs = bucket.aggs.iter().map(|(s, slot)| (*s, &slot.agg));
-        self.emit_bucket(start, aggs, true, out);
+        let mut aggs = bucket.aggs;
+        self.emit_bucket(
+            start,
+            aggs.iter().map(|(s, slot)| (*s, &slot.agg)),
+            true,
+            out,
+        );
+        aggs.clear();
+        self.spare = Some(aggs);
     }
 
     fn emit_bucket<'w>(

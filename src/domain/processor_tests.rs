@@ -247,7 +247,7 @@ fn congestion_fields_from_catalog() {
     assert_eq!(w.free_flow_kph, 100.0);
     assert_eq!(w.speed_ratio, Some(0.25));
     assert_eq!(w.travel_time_index, Some(4.0));
-    assert_eq!((w.level.as_str(), w.los.as_str()), ("severe", "F"));
+    assert_eq!((w.level.as_str(), &*w.los), ("severe", "F"));
 }
 
 #[test]

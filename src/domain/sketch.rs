@@ -129,6 +129,12 @@ impl SpeedSketch {
         self.buckets.len()
     }
 
+    /// Bytes this sketch holds on the heap (its bucket vector's capacity).
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.capacity() * std::mem::size_of::<Bucket>()
+    }
+
     /// Adds every sample of `other` into `self`. The result equals, bucket
     /// for bucket, the sketch of both sample streams concatenated.
     pub fn merge(&mut self, other: &SpeedSketch) {

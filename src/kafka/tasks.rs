@@ -108,6 +108,7 @@ impl Shared {
         };
         let (mut offsets, pending) = self.checkpoints(only);
         let stage_pending = self.stage_offsets(only, &mut offsets);
+        let started = std::time::Instant::now();
         let result = match self.guarantee {
             Guarantee::AtLeastOnce => {
                 commit::at_least_once(&self.output, consumer, &offsets, self.flush_timeout)
@@ -124,6 +125,7 @@ impl Shared {
         telemetry::committed(
             &self.metrics,
             outcome,
+            started.elapsed().as_secs_f64(),
             &format!("{} partitions: {result:?}", offsets.count()),
         );
         match result {

@@ -27,6 +27,7 @@ pub struct Metrics {
     pub assigned_partitions: IntGauge,
     pub rebalances: IntCounterVec,
     pub commits: IntCounterVec,
+    pub commit_seconds: Histogram,
     pub produce_errors: IntCounter,
     pub state_restore_seconds: Histogram,
     pub state_restored_records: IntCounter,
@@ -163,6 +164,12 @@ impl Metrics {
                 "roadpulse_commits_total",
                 "Commit cycles (offsets, or a transaction with its offsets), by outcome (committed, failed, aborted).",
                 &["outcome"],
+            ),
+            commit_seconds: histogram(
+                &r,
+                "roadpulse_commit_seconds",
+                "Time of one commit cycle: outputs flushed, offsets sent, transaction committed (exactly once) or offsets committed (at least once).",
+                vec![0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0],
             ),
             produce_errors: counter(
                 &r,

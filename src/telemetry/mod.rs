@@ -76,10 +76,11 @@ pub fn rebalance(m: &Metrics, kind: &'static str, partitions: &[(std::sync::Arc<
     tracing::info!(kind, ?partitions, "rebalance");
 }
 
-/// A commit cycle finished: `committed`, `failed` (nothing committed, retried next cycle) or
-/// `aborted` (outputs since the last commit voided; the tasks rewind).
-pub fn committed(m: &Metrics, outcome: &'static str, detail: &str) {
+/// A commit cycle finished after `seconds`: `committed`, `failed` (nothing committed, retried
+/// next cycle) or `aborted` (outputs since the last commit voided; the tasks rewind).
+pub fn committed(m: &Metrics, outcome: &'static str, seconds: f64, detail: &str) {
     m.commits.with_label_values(&[outcome]).inc();
+    m.commit_seconds.observe(seconds);
     match outcome {
         "committed" => tracing::debug!("commit: {detail}"),
         _ => tracing::warn!(outcome, "commit: {detail}"),
