@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use roadpulse::codec;
-use roadpulse::domain::congestion::Hysteresis;
+use roadpulse::domain::congestion::{Hysteresis, SegmentState};
 use roadpulse::domain::processor::{EmitMode, ProcessorSettings, Task};
 use roadpulse::domain::window::WindowSpec;
 use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
@@ -84,7 +84,7 @@ fn main() {
     });
     let step = 50_000.0 / events as f64;
     let base = live();
-    let mut task = Task::new(settings);
+    let mut task = Task::new(Arc::clone(&settings));
     let mut out = Vec::new();
     for k in 0..events {
         let record = workload.record_at(start_ms + (k as f64 * step) as i64);
@@ -98,17 +98,24 @@ fn main() {
     let sketches = task.sketch_heap_bytes();
     task.close_all(&mut out);
     let closed = out.len();
-    drop(out);
+    let seen = task.segments();
+    drop((task, out));
+    // The long-lived state of the same segments alone, in a task that never opened a window.
+    let base = live();
+    let mut alone = Task::new(Arc::clone(&settings));
+    for i in 0..segments {
+        alone.restore_segment(&generator::segment_id(i), SegmentState::default());
+    }
     let segment_state = live() - base;
     let window_bytes = with_windows - segment_state;
     let per_window = window_bytes as f64 / windows as f64;
     let per_window_no_sketch = (window_bytes - sketches) as f64 / windows as f64;
-    println!("segments {segments}, events {events}, open (segment, window) pairs {windows}, closed {closed}");
+    println!("segments {segments} ({seen} seen), events {events}, open (segment, window) pairs {windows}, closed {closed}");
     println!("bytes per open window, all included:          {per_window:.0}");
     println!("bytes per open window, without the sketch:    {per_window_no_sketch:.0}  (DESIGN §8: ≤ 256)");
     println!(
         "bytes per segment of long-lived state:        {:.0}",
-        segment_state as f64 / f64::from(task.segments() as u32)
+        segment_state as f64 / f64::from(segments)
     );
     println!(
         "peak RSS of this process:                     {:.0} MB",

@@ -8,7 +8,7 @@
 //! restart rebuilds every open window (Kafka Streams keeps stream time in commit metadata the
 //! same way). Nothing here reads a clock: wall time comes in as an argument.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::aggregate::WindowAgg;
@@ -30,6 +30,7 @@ pub enum EmitMode {
 /// Hash maps with a fast, fixed-seed hasher: lookups by segment id are on the hot path, and a
 /// fixed seed keeps every run identical.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+type FastSet<K> = HashSet<K, foldhash::fast::FixedState>;
 
 /// Settings shared by every task of a worker.
 #[derive(Debug, Clone)]
@@ -68,15 +69,12 @@ pub struct Checkpoint {
 
 #[derive(Default)]
 struct Bucket {
-    aggs: FastMap<u32, Slot>,
+    aggs: FastMap<u32, WindowAgg>,
+    /// Segments changed since the last early update (`updates` mode only; empty otherwise,
+    /// so final-only windows pay nothing for it).
+    changed: FastSet<u32>,
     /// Smallest input offset that contributed to any window with this start.
     first_offset: i64,
-}
-
-#[derive(Default)]
-struct Slot {
-    agg: WindowAgg,
-    dirty: bool,
 }
 
 struct Segment {
@@ -98,7 +96,7 @@ pub struct Task {
     windows: BTreeMap<EpochMillis, Bucket>,
     /// The emptied map of the last window closed, reused by the next window opened: it is
     /// already as large as a window gets, so filling it neither allocates nor moves slots.
-    spare: Option<FastMap<u32, Slot>>,
+    spare: Option<FastMap<u32, WindowAgg>>,
     position: Option<i64>,
     replay_until: Option<i64>,
     last_record_wall: Option<i64>,
@@ -139,8 +137,8 @@ impl Task {
 
     /// Heap bytes held by the open windows' speed sketches (state-size accounting).
     pub fn sketch_heap_bytes(&self) -> usize {
-        let slots = self.windows.values().flat_map(|b| b.aggs.values());
-        slots.map(|s| s.agg.sketch_heap_bytes()).sum()
+        let aggs = self.windows.values().flat_map(|b| b.aggs.values());
+        aggs.map(WindowAgg::sketch_heap_bytes).sum()
     }
 
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
@@ -175,6 +173,7 @@ impl Task {
         body: &EventBody<'_>,
     ) -> Outcome {
         let spec = self.settings.window;
+        let updates = matches!(self.settings.emit, EmitMode::Updates { .. });
         let now = self.stream_time.get().unwrap_or(ts);
         let seg = self.segment_index(segment_id);
         let mut accepted = false;
@@ -183,17 +182,20 @@ impl Task {
             let spare = &mut self.spare;
             let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
                 aggs: spare.take().unwrap_or_default(),
+                changed: FastSet::default(),
                 first_offset: offset,
             });
             bucket.first_offset = bucket.first_offset.min(offset);
-            let slot = bucket.aggs.entry(seg).or_default();
-            slot.dirty = true;
+            if updates {
+                bucket.changed.insert(seg);
+            }
+            let agg = bucket.aggs.entry(seg).or_default();
             match body {
                 EventBody::Probe {
                     speed_kph,
                     vehicle_id,
-                } => slot.agg.add_probe(*speed_kph, *vehicle_id),
-                EventBody::Detector(d) => slot.agg.add_detector(d),
+                } => agg.add_probe(*speed_kph, *vehicle_id),
+                EventBody::Detector(d) => agg.add_detector(d),
                 EventBody::Report { .. } => {}
             }
         }
@@ -234,12 +236,7 @@ impl Task {
 
     fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
         let mut aggs = bucket.aggs;
-        self.emit_bucket(
-            start,
-            aggs.iter().map(|(s, slot)| (*s, &slot.agg)),
-            true,
-            out,
-        );
+        self.emit_bucket(start, aggs.iter().map(|(s, agg)| (*s, agg)), true, out);
         aggs.clear();
         self.spare = Some(aggs);
     }
@@ -324,14 +321,11 @@ impl Task {
     fn emit_updates(&mut self, out: &mut Vec<CongestionEvent>) {
         let mut changed: Vec<(EpochMillis, Vec<(u32, WindowAgg)>)> = Vec::new();
         for (start, bucket) in self.windows.iter_mut() {
+            let aggs = &bucket.aggs;
             let dirty: Vec<(u32, WindowAgg)> = bucket
-                .aggs
-                .iter_mut()
-                .filter(|(_, slot)| slot.dirty)
-                .map(|(seg, slot)| {
-                    slot.dirty = false;
-                    (*seg, slot.agg.clone())
-                })
+                .changed
+                .drain()
+                .filter_map(|seg| aggs.get(&seg).map(|agg| (seg, agg.clone())))
                 .collect();
             if !dirty.is_empty() {
                 changed.push((*start, dirty));
