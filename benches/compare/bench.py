@@ -103,7 +103,9 @@ def one_run(name, rep, args, bootstrap, tools, load, reference) -> dict:
         result["correct"] = compare(reference, output)
     log(f"{name} rep {rep}: {m.events_per_s:,.0f} events/s over {m.seconds:.1f} s, "
         f"CPU {m.drain_cpu_s:.1f} s, peak RSS {m.peak_rss_mb:.0f} MB, "
-        f"correct {result.get('correct', {}).get('ok', 'n/a')}")
+        f"correct {result.get('correct', {}).get('ok', 'n/a')}"
+        + (f", {m.extra['commit_count']:.0f} commits taking {m.extra['commit_sum']:.1f} s"
+           if "commit_count" in m.extra else ""))
     shutil.rmtree(run.workdir / "state", ignore_errors=True)
     return result
 

@@ -61,6 +61,17 @@ class Contender:
             ]
         raise ValueError(f"unknown contender {self.name}")
 
+    def commit_stats(self, run: Run) -> dict:
+        """roadpulse's commit cycles so far (count, seconds spent in them), from /metrics."""
+        if self.first_record != "metrics":
+            return {}
+        found = {}
+        for line in _metrics_text(run.http_port).splitlines():
+            for suffix in ("sum", "count"):
+                if line.startswith(f"roadpulse_commit_seconds_{suffix} "):
+                    found[f"commit_{suffix}"] = float(line.rsplit(" ", 1)[1])
+        return found
+
     def first_record_ms(self, run: Run, stdout: Path) -> int | None:
         """Wall-clock ms of the first record, once the contender shows it."""
         if self.first_record == "stdout":
@@ -128,13 +139,16 @@ format = "plain"
     return path
 
 
-def _consumed_metric(port: int) -> int | None:
+def _metrics_text(port: int) -> str:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
-            text = r.read().decode()
+            return r.read().decode()
     except OSError:
-        return None
-    for line in text.splitlines():
+        return ""
+
+
+def _consumed_metric(port: int) -> int | None:
+    for line in _metrics_text(port).splitlines():
         if line.startswith("roadpulse_events_consumed_total"):
             if float(line.rsplit(" ", 1)[1]) > 0:
                 return int(time.time() * 1000)

@@ -115,6 +115,7 @@ def measure(contender: Contender, run: Run, argv: list[str], end_offsets: list[i
                     done_ms = int(time.time() * 1000)
                     drain_end_cpu = _cpu_seconds(proc.pid) or samples[-1][1]
                     peak_rss = max(peak_rss, _peak_rss_mb(proc.pid) or 0.0)
+                    commits = contender.commit_stats(run)
                     code, usage = _stop(proc)
                     return Measurement(
                         records=total,
@@ -124,6 +125,7 @@ def measure(contender: Contender, run: Run, argv: list[str], end_offsets: list[i
                         process_cpu_s=usage.ru_utime + usage.ru_stime,
                         peak_rss_mb=peak_rss,
                         exit_code=code,
+                        extra=commits,
                     )
                 if proc.poll() is not None:
                     raise RunFailed(f"{contender.name} exited early, see {run.workdir}")

@@ -201,6 +201,10 @@ fn env_override(name: &str, value: &str) -> Result<Option<(String, toml::Value)>
 }
 
 fn parse_value(path: &str, raw: &str) -> toml::Value {
+    // librdkafka takes every property as text: `linger.ms=10` stays "10".
+    if path.starts_with("kafka.properties.") {
+        return toml::Value::String(raw.to_string());
+    }
     if LIST_KEYS.contains(&path) && !raw.trim_start().starts_with('[') {
         return toml::Value::Array(
             raw.split(',')
@@ -279,6 +283,8 @@ mod tests {
         assert_eq!(c.window.grace.millis(), 10_000);
         assert_eq!(c.window.size.millis(), 120_000);
         assert_eq!(c.kafka.properties["sasl.password"], "hunter2");
+        let numeric = Config::load(None, vec![], &["kafka.properties.linger.ms=10".into()]);
+        assert_eq!(numeric.unwrap().kafka.properties["linger.ms"], "10");
         let shown = c.redacted_toml();
         assert!(shown.contains("***") && !shown.contains("hunter2"));
     }

@@ -101,6 +101,13 @@ fn transact<C: ConsumerContext>(
     if output.take_failures() > 0 {
         return Err(CommitError::Abort("an output could not be queued".into()));
     }
+    // Flushed here first: `commit_transaction` flushes too, but in 100 ms steps (see
+    // `Output::flush`); with nothing left in flight its flush returns at once.
+    if !output.flush(timeout) {
+        return Err(CommitError::Abort(
+            "outputs not acknowledged by the broker".into(),
+        ));
+    }
     let producer = output.producer();
     if offsets.count() > 0 {
         let group = consumer

@@ -299,8 +299,22 @@ impl Output {
 
     /// Waits until every queued record is acknowledged or failed. True when all were
     /// acknowledged since the previous call.
+    ///
+    /// rust-rdkafka's own `flush` waits in whole 100 ms `poll` slices (its `poll` runs to its
+    /// deadline even after the last delivery report), which held every commit up to 100 ms.
+    /// Here librdkafka's flush is asked without waiting (it also sends what lingers) and
+    /// asked again every millisecond; the producer's thread serves the delivery reports.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let flushed = self.producer.flush(timeout).is_ok();
+        let deadline = Instant::now() + timeout;
+        let flushed = loop {
+            if self.producer.flush(Duration::ZERO).is_ok() {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
         self.take_failures() == 0 && flushed
     }
 }
