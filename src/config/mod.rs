@@ -201,10 +201,6 @@ fn env_override(name: &str, value: &str) -> Result<Option<(String, toml::Value)>
 }
 
 fn parse_value(path: &str, raw: &str) -> toml::Value {
-    // librdkafka takes every property as text: `linger.ms=10` stays "10".
-    if path.starts_with("kafka.properties.") {
-        return toml::Value::String(raw.to_string());
-    }
     if LIST_KEYS.contains(&path) && !raw.trim_start().starts_with('[') {
         return toml::Value::Array(
             raw.split(',')
@@ -212,11 +208,15 @@ fn parse_value(path: &str, raw: &str) -> toml::Value {
                 .collect(),
         );
     }
-    format!("v = {raw}")
+    let value = format!("v = {raw}")
         .parse::<toml::Table>()
         .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+        .and_then(|mut t| t.remove("v"));
+    match value {
+        // librdkafka takes every property as text: `linger.ms=10` is "10".
+        Some(v) if v.is_str() || !path.starts_with("kafka.properties.") => v,
+        _ => toml::Value::String(raw.to_string()),
+    }
 }
 
 fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> Result<(), ConfigError> {
@@ -283,8 +283,13 @@ mod tests {
         assert_eq!(c.window.grace.millis(), 10_000);
         assert_eq!(c.window.size.millis(), 120_000);
         assert_eq!(c.kafka.properties["sasl.password"], "hunter2");
-        let numeric = Config::load(None, vec![], &["kafka.properties.linger.ms=10".into()]);
-        assert_eq!(numeric.unwrap().kafka.properties["linger.ms"], "10");
+        for set in [
+            "kafka.properties.linger.ms=10",
+            "kafka.properties.linger.ms=\"10\"",
+        ] {
+            let c = Config::load(None, vec![], &[set.into()]).unwrap();
+            assert_eq!(c.kafka.properties["linger.ms"], "10", "{set}");
+        }
         let shown = c.redacted_toml();
         assert!(shown.contains("***") && !shown.contains("hunter2"));
     }

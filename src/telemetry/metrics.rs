@@ -127,7 +127,7 @@ impl Metrics {
             processing_seconds: histogram(
                 &r,
                 "roadpulse_processing_seconds",
-                "Time to process one polled batch of records.",
+                "Time to process one record (the mean over the polled batch it came in).",
                 prometheus::exponential_buckets(0.000_05, 4.0, 10).expect("valid buckets"),
             ),
             end_to_end_seconds: histogram(
