@@ -34,6 +34,10 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
         // (default 1 s): a worker that empties the queue sooner then sits idle. Measured with
         // benches/compare: 2-3× the drain rate at 10 ms.
         .set("fetch.queue.backoff.ms", "10")
+        // Prefetch at most 4 MiB (librdkafka: 64 MiB, and `fetch.max.bytes` follows it down
+        // unless set). The worker drains the queue in milliseconds, so the larger buffer only
+        // held memory: benches/compare measured peak RSS 120 MB → 58 MB at the same drain rate.
+        .set("queued.max.messages.kbytes", "4096")
         .set(
             "statistics.interval.ms",
             k.statistics_interval.millis().to_string(),
