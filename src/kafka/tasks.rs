@@ -7,7 +7,6 @@
 //! commit under at least once). If that fails, the tasks rewind to their last committed
 //! checkpoints and changelog state and re-read the input from there.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +40,9 @@ pub(crate) struct Assigned {
 /// consumer's thread, so it is never contended).
 pub(crate) struct Shared {
     pub settings: Arc<ProcessorSettings>,
-    pub tasks: HashMap<PartitionKey, Assigned>,
+    /// Looked up once per record: foldhash, not SipHash (the keys are this worker's own
+    /// assignment, nothing an outsider chooses).
+    pub tasks: foldhash::HashMap<PartitionKey, Assigned>,
     pub output: Output,
     pub metrics: Arc<Metrics>,
     pub flush_timeout: Duration,

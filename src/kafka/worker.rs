@@ -64,7 +64,7 @@ pub fn run(
     });
     let shared = Shared {
         settings,
-        tasks: HashMap::new(),
+        tasks: Default::default(),
         output,
         metrics: Arc::clone(&metrics),
         flush_timeout: k.shutdown_timeout.std() / 2,
