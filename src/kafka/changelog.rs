@@ -101,13 +101,7 @@ impl Restorer {
     ) -> Result<Restored, RestoreError> {
         let started = Instant::now();
         let deadline = started + RESTORE_PATIENCE;
-        let (low, end) = log_end
-            .fetch_watermarks(topic, partition, CALL)
-            .map_err(|e| {
-                RestoreError::Failed(format!(
-                    "cannot read the end of state changelog {topic}[{partition}]: {e}"
-                ))
-            })?;
+        let (low, end) = self.log_end(log_end, topic, partition, deadline)?;
         let mut restored = Restored::default();
         if end > low {
             self.wait_until_stable(topic, partition, end, deadline)?;
@@ -117,6 +111,33 @@ impl Restorer {
         }
         restored.seconds = started.elapsed().as_secs_f64();
         Ok(restored)
+    }
+
+    /// The partition's low watermark and log end. Errors are retried until the deadline: a
+    /// changelog the worker has just created has no leader for a moment
+    /// (`NotLeaderForPartition`), and a broker that restarts answers nothing for a while.
+    fn log_end<C: ClientContext>(
+        &self,
+        log_end: &Client<C>,
+        topic: &str,
+        partition: i32,
+        deadline: Instant,
+    ) -> Result<(i64, i64), RestoreError> {
+        loop {
+            let e = match log_end.fetch_watermarks(topic, partition, CALL) {
+                Ok(watermarks) => return Ok(watermarks),
+                Err(e) => e,
+            };
+            tracing::warn!(
+                topic,
+                partition,
+                "cannot read the end of the state changelog yet: {e}"
+            );
+            self.check(deadline, || {
+                format!("cannot read the end of state changelog {topic}[{partition}]: {e}")
+            })?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Stops a restore on shutdown, or with `why` past the deadline.
