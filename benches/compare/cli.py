@@ -35,6 +35,5 @@ def parse_args(argv):
     return args
 
 
-
 if __name__ == "__main__":
     parse_args(sys.argv[1:])
