@@ -101,7 +101,24 @@ impl Restorer {
     ) -> Result<Restored, RestoreError> {
         let started = Instant::now();
         let deadline = started + RESTORE_PATIENCE;
-        let (low, end) = self.log_end(log_end, topic, partition, deadline)?;
+        // A changelog the worker has just created has no leader for a moment
+        // (`NotLeaderForPartition`), and a restarting broker answers nothing for a while.
+        let (low, end) = self.retry(
+            deadline,
+            || {
+                log_end
+                    .fetch_watermarks(topic, partition, CALL)
+                    .map_err(|e| {
+                        tracing::warn!(
+                            topic,
+                            partition,
+                            "cannot read the end of the state changelog yet: {e}"
+                        );
+                        e.to_string()
+                    })
+            },
+            |e| format!("cannot read the end of state changelog {topic}[{partition}]: {e}"),
+        )?;
         let mut restored = Restored::default();
         if end > low {
             self.wait_until_stable(topic, partition, end, deadline)?;
@@ -113,29 +130,20 @@ impl Restorer {
         Ok(restored)
     }
 
-    /// The partition's low watermark and log end. Errors are retried until the deadline: a
-    /// changelog the worker has just created has no leader for a moment
-    /// (`NotLeaderForPartition`), and a broker that restarts answers nothing for a while.
-    fn log_end<C: ClientContext>(
+    /// Tries `attempt` every 100 ms until it gives a value (each attempt logs why not). Stops
+    /// on shutdown, or past the deadline with `why` of the last attempt's reason.
+    fn retry<T>(
         &self,
-        log_end: &Client<C>,
-        topic: &str,
-        partition: i32,
         deadline: Instant,
-    ) -> Result<(i64, i64), RestoreError> {
+        mut attempt: impl FnMut() -> Result<T, String>,
+        why: impl Fn(&str) -> String,
+    ) -> Result<T, RestoreError> {
         loop {
-            let e = match log_end.fetch_watermarks(topic, partition, CALL) {
-                Ok(watermarks) => return Ok(watermarks),
-                Err(e) => e,
+            let reason = match attempt() {
+                Ok(value) => return Ok(value),
+                Err(reason) => reason,
             };
-            tracing::warn!(
-                topic,
-                partition,
-                "cannot read the end of the state changelog yet: {e}"
-            );
-            self.check(deadline, || {
-                format!("cannot read the end of state changelog {topic}[{partition}]: {e}")
-            })?;
+            self.check(deadline, || why(&reason))?;
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -158,31 +166,37 @@ impl Restorer {
         end: i64,
         deadline: Instant,
     ) -> Result<(), RestoreError> {
-        loop {
+        self.retry(
+            deadline,
             // A read_committed consumer's "high watermark" is the last stable offset.
-            match self.consumer.fetch_watermarks(topic, partition, CALL) {
-                Ok((_, stable)) if stable >= end => return Ok(()),
-                Ok((_, stable)) => tracing::debug!(
-                    topic,
-                    partition,
-                    stable,
-                    end,
-                    "waiting for an open transaction in the state changelog to end"
-                ),
-                Err(e) => tracing::warn!(
-                    topic,
-                    partition,
-                    "cannot read the stable end of the state changelog: {e}"
-                ),
-            }
-            self.check(deadline, || {
+            || match self.consumer.fetch_watermarks(topic, partition, CALL) {
+                Ok((_, stable)) if stable >= end => Ok(()),
+                Ok((_, stable)) => {
+                    tracing::debug!(
+                        topic,
+                        partition,
+                        stable,
+                        end,
+                        "waiting for an open transaction in the state changelog to end"
+                    );
+                    Err(format!("stable end {stable}"))
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        "cannot read the stable end of the state changelog: {e}"
+                    );
+                    Err(e.to_string())
+                }
+            },
+            |_| {
                 format!(
                     "state changelog {topic}[{partition}] still has an undecided transaction below offset {end} after {}s",
                     RESTORE_PATIENCE.as_secs()
                 )
-            })?;
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            },
+        )
     }
 
     fn read(
