@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::Measures;
-use super::congestion::{confidence, los, FreeFlowSource, Hysteresis, Level, SegmentState};
+use super::congestion::{
+    confidence, los, probe_evidence, FreeFlowSource, Hysteresis, Level, SegmentState,
+};
 use super::event::EpochMillis;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,9 +20,10 @@ pub struct CongestionEvent {
     pub samples: u32,
     /// Distinct probe vehicles (probes without `vehicle_id` count as samples only).
     pub vehicles: u32,
-    /// Space-mean (harmonic) probe speed; detector speed when there are no probes.
+    /// Space-mean (harmonic) probe speed, or vendor flow speed when that is more confident;
+    /// detector speed when there are neither.
     pub speed_kph: Option<f64>,
-    /// `probe`, `detector` or `none`: what `speed_kph` was measured from.
+    /// `probe`, `flow`, `detector` or `none`: what `speed_kph` was measured from.
     pub speed_source: Cow<'static, str>,
     /// Time-mean (arithmetic) probe speed.
     pub mean_speed_kph: Option<f64>,
@@ -34,7 +37,7 @@ pub struct CongestionEvent {
     /// Mean detector occupancy (0..1) over the readings in the window.
     pub occupancy: Option<f64>,
     pub free_flow_kph: f64,
-    /// `catalog`, `learned` or `default`.
+    /// `catalog`, `vendor`, `learned` or `default`.
     pub free_flow_source: FreeFlowSource,
     pub speed_ratio: Option<f64>,
     pub travel_time_index: Option<f64>,
@@ -58,10 +61,18 @@ pub fn round(v: f64, digits: i32) -> f64 {
     (v * p).round() / p
 }
 
-/// The speed a window stands for, and from what it was measured. With detectors but no
-/// vehicle passing, an empty detector means an empty road (free flow) and an occupied one a
+/// The speed a window stands for, and from what it was measured. Probes and vendor flow
+/// readings measure the same thing; the one with the higher confidence wins (ties go to the
+/// probes). Detectors speak only when neither is there. With detectors but no vehicle
+/// passing, an empty detector means an empty road (free flow) and an occupied one a
 /// standstill.
 fn window_speed(m: &Measures) -> (Option<f64>, &'static str, bool) {
+    let flow = m
+        .flow
+        .filter(|f| m.probe_space_mean_kph.is_none() || f.confidence > probe_evidence(m));
+    if let Some(f) = flow {
+        return (Some(f.speed_kph), "flow", false);
+    }
     if let Some(v) = m.probe_space_mean_kph {
         return (Some(v), "probe", false);
     }
@@ -93,9 +104,12 @@ impl CongestionEvent {
         } else {
             measured
         };
-        let (free_flow, ff_source, trust) =
-            v.state
-                .free_flow(v.catalog_free_flow, preview, v.default_free_flow);
+        // The catalogue first, then a free-flow speed vendor readings carried, then learned.
+        let vendor = m.flow.and_then(|f| f.free_flow_kph);
+        let (free_flow, ff_source, trust) = match (v.catalog_free_flow, vendor) {
+            (None, Some(ff)) => (ff, FreeFlowSource::Vendor, 1.0),
+            (catalog, _) => v.state.free_flow(catalog, preview, v.default_free_flow),
+        };
         let speed = if empty_road {
             Some(free_flow)
         } else {
@@ -127,5 +141,83 @@ impl CongestionEvent {
             confidence: round(confidence(&m, trust), 3),
             is_final,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::aggregate::WindowAgg;
+    use crate::domain::event::FlowReading;
+
+    fn verdict(state: &mut SegmentState, catalog: Option<f64>) -> Verdict<'_> {
+        Verdict {
+            catalog_free_flow: catalog,
+            default_free_flow: 50.0,
+            hysteresis: Hysteresis::default(),
+            state,
+        }
+    }
+
+    fn tomtom(speed: f64, confidence: f64, closed: bool) -> FlowReading {
+        FlowReading {
+            speed_kph: speed,
+            free_flow_kph: Some(70.0),
+            confidence,
+            closed,
+        }
+    }
+
+    fn build(agg: &WindowAgg, catalog: Option<f64>) -> CongestionEvent {
+        let mut state = SegmentState::default();
+        let m = agg.measures(60_000);
+        CongestionEvent::build("s", 0, 60_000, m, true, verdict(&mut state, catalog))
+    }
+
+    #[test]
+    fn vendor_flow_gives_speed_free_flow_and_confidence() {
+        let mut agg = WindowAgg::default();
+        agg.add_flow(&tomtom(41.0, 0.59, false));
+        let e = build(&agg, None);
+        assert_eq!((e.speed_kph, &*e.speed_source), (Some(41.0), "flow"));
+        assert_eq!(
+            (e.free_flow_kph, e.free_flow_source),
+            (70.0, FreeFlowSource::Vendor)
+        );
+        assert_eq!((e.speed_ratio, e.level), (Some(0.586), Level::Moderate));
+        assert_eq!((e.samples, e.confidence), (0, 0.59));
+        // the catalogue still comes first
+        let e = build(&agg, Some(82.0));
+        assert_eq!(
+            (e.free_flow_kph, e.free_flow_source),
+            (82.0, FreeFlowSource::Catalog)
+        );
+    }
+
+    #[test]
+    fn the_more_confident_of_probes_and_flow_gives_the_speed() {
+        let mut agg = WindowAgg::default();
+        agg.add_flow(&tomtom(41.0, 0.9, false));
+        agg.add_probe(20.0, Some("bus-1")); // one bus: evidence 0.18
+        assert_eq!(&*build(&agg, None).speed_source, "flow");
+        for v in 2..=20 {
+            agg.add_probe(60.0, Some(&format!("car-{v}")));
+        }
+        // 20 vehicles (capped at 3 pings each): evidence 1 − e^(−20/5) = 0.98
+        let e = build(&agg, None);
+        assert_eq!(&*e.speed_source, "probe");
+        assert!(e.confidence > 0.99);
+    }
+
+    #[test]
+    fn a_closed_road_is_severe_with_no_travel_time() {
+        let mut agg = WindowAgg::default();
+        agg.add_flow(&tomtom(0.0, 0.95, true));
+        let e = build(&agg, None);
+        assert_eq!((e.speed_kph, e.speed_ratio), (Some(0.0), Some(0.0)));
+        assert_eq!(
+            (e.level, e.travel_time_index, &*e.los),
+            (Level::Severe, None, "F")
+        );
     }
 }

@@ -189,15 +189,7 @@ impl Task {
             if updates {
                 bucket.changed.insert(seg);
             }
-            let agg = bucket.aggs.entry(seg).or_default();
-            match body {
-                EventBody::Probe {
-                    speed_kph,
-                    vehicle_id,
-                } => agg.add_probe(*speed_kph, *vehicle_id),
-                EventBody::Detector(d) => agg.add_detector(d),
-                EventBody::Report { .. } => {}
-            }
+            bucket.aggs.entry(seg).or_default().add(body);
         }
         if accepted {
             Outcome::Aggregated

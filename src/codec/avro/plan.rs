@@ -3,11 +3,11 @@
 //! field into that event field (with promotion), or skip it. Decoding a record then walks the
 //! steps over the bytes, borrowing strings from them; no `Value` tree, no per-record lookup.
 //!
-//! Whether the writer's schema may be read with ours at all is apache-avro's
-//! `SchemaCompatibility::can_read`; this module turns a compatible pair into steps.
+//! Whether the writer's schema may be read with ours at all is [`super::can_read`]
+//! (apache-avro's check, with the specification's enum defaults); this module turns a
+//! compatible pair into steps.
 
 use apache_avro::schema::{Name, ResolvedSchema, Schema};
-use apache_avro::schema_compatibility::SchemaCompatibility;
 
 use super::binary::{BinaryError, Cursor};
 use super::skip::{skip_plan, Skip};
@@ -45,6 +45,10 @@ enum Slot {
     ReportId,
     Category,
     Severity,
+    EventType,
+    FreeFlowKph,
+    Confidence,
+    Closed,
 }
 
 impl Slot {
@@ -63,6 +67,10 @@ impl Slot {
             "report_id" => Slot::ReportId,
             "category" => Slot::Category,
             "severity" => Slot::Severity,
+            "event_type" => Slot::EventType,
+            "free_flow_kph" => Slot::FreeFlowKph,
+            "confidence" => Slot::Confidence,
+            "closed" => Slot::Closed,
             _ => return None,
         })
     }
@@ -87,7 +95,7 @@ enum Read {
 /// A decoded writer value before it is put in its slot.
 enum Scalar<'a> {
     Null,
-    Bool,
+    Bool(bool),
     Long(i64),
     Double(f64),
     Str(&'a str),
@@ -101,7 +109,7 @@ pub fn incompatible(why: impl std::fmt::Display) -> String {
 impl RawPlan {
     /// Resolves `writer` against `reader` (our raw_event.avsc).
     pub fn compile(writer: &Schema, reader: &Schema) -> Result<RawPlan, String> {
-        SchemaCompatibility::can_read(writer, reader).map_err(incompatible)?;
+        super::can_read(writer, reader).map_err(incompatible)?;
         let resolved = ResolvedSchema::try_from(writer).map_err(incompatible)?;
         let names = resolved.get_names();
         let Schema::Record(record) = writer else {
@@ -224,10 +232,7 @@ impl Read {
     fn read<'a>(&'a self, c: &mut Cursor<'a>) -> Result<Scalar<'a>, BinaryError> {
         Ok(match self {
             Read::Null => Scalar::Null,
-            Read::Bool => {
-                c.boolean()?;
-                Scalar::Bool
-            }
+            Read::Bool => Scalar::Bool(c.boolean()?),
             Read::Long => Scalar::Long(c.long()?),
             Read::Float => Scalar::Double(f64::from(c.float()?)),
             Read::Double => Scalar::Double(c.double()?),
@@ -273,7 +278,15 @@ fn put<'a>(f: &mut RawEventFields<'a>, slot: Slot, v: Scalar<'a>) -> Result<(), 
         Scalar::Null => Ok(None),
         _ => Err(wrong()),
     };
-    if matches!(v, Scalar::Bool) {
+    if let Slot::Closed = slot {
+        f.closed = match v {
+            Scalar::Bool(b) => Some(b),
+            Scalar::Null => None,
+            _ => return Err(wrong()),
+        };
+        return Ok(());
+    }
+    if matches!(v, Scalar::Bool(_)) {
         return Err(wrong());
     }
     match slot {
@@ -290,6 +303,10 @@ fn put<'a>(f: &mut RawEventFields<'a>, slot: Slot, v: Scalar<'a>) -> Result<(), 
         Slot::ReportId => f.report_id = text(v)?,
         Slot::Category => f.category = text(v)?,
         Slot::Severity => f.severity = text(v)?,
+        Slot::EventType => f.event_type = text(v)?,
+        Slot::FreeFlowKph => f.free_flow_kph = double(v)?,
+        Slot::Confidence => f.confidence = double(v)?,
+        Slot::Closed => {}
     }
     Ok(())
 }
