@@ -48,6 +48,9 @@ pub fn load_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
 pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
     let config = load_config(args)?;
     crate::pipeline::load_catalog(&config)?;
+    if !config.sources.is_empty() {
+        crate::sources::poller::check(&config)?;
+    }
     print!("{}", config.redacted_toml());
     Ok(())
 }
@@ -105,6 +108,60 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let _ = stop_tx.send(());
     result.map_err(|e| AppError::Runtime(format!("worker thread failed: {e}")))??;
     Ok(())
+}
+
+/// `roadpulse poll`: HTTP, the sources' threads, and signals (SIGTERM commits what is open).
+pub async fn poll(args: &ConfigArgs) -> Result<(), AppError> {
+    use crate::sources::{poller, Health, Shared, Stop};
+    let config = load_config(args)?;
+    telemetry::init_tracing(config.log.format);
+    poller::check(&config)?;
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let shared = Shared {
+        metrics: Arc::new(crate::telemetry::poll::PollMetrics::new(&names)),
+        stop: Stop::default(),
+        health: Arc::new(Health::new(config.poll.missed_polls)),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if !config.http.listen.is_empty() {
+        let status = Arc::new(poller::PollStatus {
+            metrics: Arc::clone(&shared.metrics),
+            health: Arc::clone(&shared.health),
+        });
+        let stop = async move {
+            let _ = stop_rx.await;
+        };
+        let (addr, _) = crate::http::serve_status(&config.http.listen, status, stop)
+            .await
+            .map_err(|e| {
+                ConfigError::invalid(
+                    "http.listen",
+                    format!("cannot listen on {}: {e}", config.http.listen),
+                )
+            })?;
+        tracing::info!(%addr, "serving /metrics /healthz /readyz");
+    }
+    let stop = shared.stop.clone();
+    let grace = config.kafka.shutdown_timeout.std() + Duration::from_secs(3);
+    let run = tokio::task::spawn_blocking(move || poller::run(&config, shared));
+    tokio::pin!(run);
+    let result = tokio::select! {
+        r = &mut run => r,
+        signal = wait_for_signal() => {
+            tracing::info!("{signal} received: committing and stopping");
+            stop.trigger();
+            match tokio::time::timeout(grace, &mut run).await {
+                Ok(r) => r,
+                Err(_) => return Err(AppError::Runtime("shutdown did not finish within kafka.shutdown_timeout".into())),
+            }
+        }
+    };
+    let _ = stop_tx.send(());
+    match result.map_err(|e| AppError::Runtime(format!("poller thread failed: {e}")))? {
+        Ok(()) => Ok(()),
+        Err(poller::PollFailure::Config(e)) => Err(AppError::Config(e)),
+        Err(poller::PollFailure::Runtime(e)) => Err(AppError::Runtime(e)),
+    }
 }
 
 /// The blocking worker loop on a thread of its own (never on the runtime's workers).

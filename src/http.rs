@@ -1,5 +1,6 @@
-//! The worker's HTTP face: `/metrics` (Prometheus text), `/healthz` (the process and its
-//! consumer are alive) and `/readyz` (the group has assigned this worker its partitions).
+//! The HTTP face of a process: `/metrics` (Prometheus text), `/healthz` (alive) and `/readyz`
+//! (ready for traffic). For the worker, ready means the group has assigned it its partitions;
+//! for the poller, that no source has missed too many polls ([`Status`] says which).
 
 use std::sync::Arc;
 
@@ -12,18 +13,48 @@ use axum::Router;
 use crate::kafka::Health;
 use crate::telemetry::Metrics;
 
-#[derive(Clone)]
-struct AppState {
+/// What a process's HTTP endpoints report.
+pub trait Status: Send + Sync + 'static {
+    fn metrics_text(&self) -> String;
+    fn is_live(&self) -> bool;
+    /// `Err` with one line saying why not.
+    fn readiness(&self) -> Result<(), String>;
+}
+
+/// The worker: its metrics, and its group assignment as readiness.
+struct Worker {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 }
 
+impl Status for Worker {
+    fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+    fn is_live(&self) -> bool {
+        self.health.is_live()
+    }
+    fn readiness(&self) -> Result<(), String> {
+        if self.health.is_ready() {
+            Ok(())
+        } else {
+            Err("no partition assignment yet".into())
+        }
+    }
+}
+
+type AppState = Arc<dyn Status>;
+
 pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    status_router(Arc::new(Worker { metrics, health }))
+}
+
+pub fn status_router(status: Arc<dyn Status>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(AppState { metrics, health })
+        .with_state(status)
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
@@ -32,40 +63,48 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        s.metrics_text(),
     )
-}
-
-fn status(ok: bool, yes: &'static str, no: &'static str) -> (StatusCode, &'static str) {
-    if ok {
-        (StatusCode::OK, yes)
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, no)
-    }
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
-    status(s.health.is_live(), "ok\n", "starting\n")
+    if s.is_live() {
+        (StatusCode::OK, "ok\n".to_string())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n".to_string())
+    }
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    status(
-        s.health.is_ready(),
-        "ready\n",
-        "not ready: no partition assignment yet\n",
-    )
+    match s.readiness() {
+        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+    }
 }
 
-/// Binds `listen` and serves until `stop` resolves. Returns the bound address.
+/// Binds `listen` and serves the worker's endpoints until `stop` resolves. Returns the bound
+/// address.
 pub async fn serve(
     listen: &str,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_status(listen, Arc::new(Worker { metrics, health }), stop).await
+}
+
+/// Binds `listen` and serves `status` until `stop` resolves.
+pub async fn serve_status(
+    listen: &str,
+    status: Arc<dyn Status>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(metrics, health);
+    let app = status_router(status);
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)

@@ -23,6 +23,9 @@
 //! simulator, evaluator), [`lab`] (`simulate` and `evaluate` on files), [`demo`]
 //! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
 //! [`http`] (/metrics, /healthz, /readyz).
+//!
+//! Data in: [`sources`] (`roadpulse poll`) polls vendor and open-data feeds and publishes
+//! their readings as raw events, once each, with its positions in the same transactions.
 
 pub mod app;
 pub mod cli;
@@ -36,4 +39,5 @@ pub mod lab;
 pub mod pipeline;
 pub mod replay;
 pub mod sim;
+pub mod sources;
 pub mod telemetry;

@@ -13,9 +13,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod formats;
+mod json_mapping;
 mod sections;
+mod sources;
 pub use formats::*;
+pub use json_mapping::*;
 pub use sections::*;
+pub use sources::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -50,13 +54,17 @@ pub struct Config {
     pub log: LogConfig,
     pub formats: FormatsConfig,
     pub schema_registry: SchemaRegistryConfig,
+    /// `roadpulse poll`: the poller's identity, positions and retry settings.
+    pub poll: PollConfig,
+    /// `roadpulse poll`: one entry per feed (the worker ignores them).
+    pub sources: Vec<SourceConfig>,
     /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
     #[serde(skip)]
     pub ignored_env: Vec<String>,
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "kafka",
     "window",
     "congestion",
@@ -65,6 +73,7 @@ const SECTIONS: [&str; 8] = [
     "log",
     "formats",
     "schema_registry",
+    "poll",
 ];
 /// Keys whose values are lists; an env or flag value for them may be comma-separated.
 const LIST_KEYS: [&str; 1] = ["kafka.input_topics"];
@@ -117,6 +126,7 @@ impl Config {
         self.incidents.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;
+        sources::validate(&self.poll, &self.sources)?;
         let incidents = &self.kafka.incidents_topic;
         if self.incidents.enabled && self.formats.output_format(incidents) == Format::Avro {
             return Err(ConfigError::invalid(
@@ -138,6 +148,7 @@ impl Config {
         if shown.schema_registry.password.is_some() {
             shown.schema_registry.password = Some("***".into());
         }
+        sources::redact(&mut shown.sources);
         let mut text = toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot render config: {e}\n"));
         if !self.ignored_env.is_empty() {

@@ -64,15 +64,20 @@ pub fn restore_consumer_config(k: &KafkaConfig) -> ClientConfig {
     passthrough(c, k)
 }
 
-/// The output producer: idempotent, acks from all replicas, Java-compatible key partitioning
-/// (murmur2, so downstream keyed joins line up), small linger for batching.
-pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
-    let mut c = base(k, "producer");
+fn producing(k: &KafkaConfig, role: &str) -> ClientConfig {
+    let mut c = base(k, role);
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         .set("compression.type", "lz4");
+    c
+}
+
+/// The output producer: idempotent, acks from all replicas, Java-compatible key partitioning
+/// (murmur2, so downstream keyed joins line up), small linger for batching.
+pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = producing(k, "producer");
     if k.processing_guarantee == Guarantee::ExactlyOnce {
         c.set(
             "transactional.id",
@@ -85,6 +90,27 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
         // `retry.backoff.max.ms` (1 s) on repeated failures, keeps the loop busy instead.
         .set("retry.backoff.ms", "10");
     }
+    passthrough(c, k)
+}
+
+/// A `roadpulse poll` source's producer: the output producer's settings, transactional with
+/// the source's own id (each source commits its readings and positions on its own).
+pub fn source_producer_config(k: &KafkaConfig, transactional_id: &str) -> ClientConfig {
+    let mut c = producing(k, "poll");
+    c.set("transactional.id", transactional_id);
+    passthrough(c, k)
+}
+
+/// Reads the poller's positions topic back at start: assigned partitions, no group commits,
+/// committed reads, end-of-partition events.
+pub fn source_positions_reader_config(k: &KafkaConfig, poll_id: &str) -> ClientConfig {
+    let mut c = base(k, "poll-positions");
+    c.set("group.id", format!("{poll_id}-positions-reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "20");
     passthrough(c, k)
 }
 

@@ -3,6 +3,7 @@
 //! drift. Nothing else in the crate calls `prometheus` directly.
 
 pub mod metrics;
+pub mod poll;
 
 use crate::domain::event::InvalidEvent;
 pub use metrics::Metrics;
