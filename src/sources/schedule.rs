@@ -1,9 +1,12 @@
 //! When a source polls next: its interval with jitter after a good poll; exponential backoff
 //! (with jitter, doubling from `poll.initial_backoff` up to `poll.max_backoff`) after a failed
-//! one; and exactly what the vendor asked for when it said `Retry-After` (capped at
-//! `poll.max_backoff`). Pure: the caller owns the clock.
+//! one; and exactly what the vendor asked for when it said `Retry-After` (up to
+//! [`MAX_RETRY_AFTER`], against a broken header). Pure: the caller owns the clock.
 
 use std::time::{Duration, SystemTime};
+
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -52,7 +55,7 @@ impl Schedule {
     pub fn after_failure(&mut self, retry_after: Option<Duration>) -> Duration {
         self.failures = self.failures.saturating_add(1);
         if let Some(wait) = retry_after {
-            return wait.min(self.max_backoff);
+            return wait.min(MAX_RETRY_AFTER);
         }
         let doublings = (self.failures - 1).min(30);
         let b = self
@@ -134,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_honoured_up_to_the_cap() {
+    fn retry_after_is_honoured_up_to_an_hour() {
         let mut s = schedule();
         assert_eq!(
             s.after_failure(Some(Duration::from_secs(7))),

@@ -324,6 +324,14 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Any roadpulse process started by a test (a poller, say), logging to `log`.
+    pub fn from_child(child: Child, log: PathBuf) -> Worker {
+        Worker {
+            child: Some(child),
+            log,
+        }
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
