@@ -143,10 +143,11 @@ mod tests {
             s.after_failure(Some(Duration::from_secs(7))),
             Duration::from_secs(7)
         );
-        assert_eq!(
-            s.after_failure(Some(Duration::from_secs(3600))),
-            Duration::from_secs(300)
-        );
+        // beyond poll.max_backoff (300 s here) too, up to an hour
+        let ten_minutes = Duration::from_secs(600);
+        assert_eq!(s.after_failure(Some(ten_minutes)), ten_minutes);
+        let absurd = Duration::from_secs(1 << 30);
+        assert_eq!(s.after_failure(Some(absurd)), MAX_RETRY_AFTER);
     }
 
     #[test]
