@@ -2,6 +2,7 @@
 //! with what the test's handler says (status, headers, body, a delay, a body cut short),
 //! recording every request (path, query, headers) for the test to inspect. Stops when
 //! dropped.
+#![allow(dead_code)] // each test binary uses a part of it
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,7 +12,6 @@ use std::time::{Duration, SystemTime};
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // each test binary uses some of it
 pub struct Seen {
     pub path: String,
     pub query: String,
@@ -19,7 +19,6 @@ pub struct Seen {
     pub at: std::time::Instant,
 }
 
-#[allow(dead_code)]
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -31,7 +30,6 @@ impl Seen {
 
 /// What to answer.
 #[derive(Debug, Clone)]
-#[allow(dead_code)]
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -42,7 +40,6 @@ pub struct Reply {
     pub cut_at: Option<usize>,
 }
 
-#[allow(dead_code)]
 impl Reply {
     pub fn ok(body: impl Into<Vec<u8>>) -> Reply {
         Reply::status(200).body(body)

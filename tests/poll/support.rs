@@ -1,5 +1,6 @@
 //! What the poller tests share: a poller config file around the test's topics, the poller
 //! process, its metrics, and the raw events it published (read back with `read_committed`).
+#![allow(dead_code)] // each test binary uses a part of it
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
