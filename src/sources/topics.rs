@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -93,6 +93,20 @@ async fn check_compacted(
     }
 }
 
+/// The positions reader's callbacks: reaching the end of a partition is how a load ends, not
+/// an error to log.
+struct Reader;
+
+impl ClientContext for Reader {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() != Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::warn!("positions reader: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for Reader {}
+
 /// Every source's positions under `poll_id`, read with `read_committed` to the end the log
 /// had when the load began (waiting, within [`LOAD_PATIENCE`], for open transactions there
 /// to end).
@@ -101,8 +115,8 @@ pub fn load(
     topic: &str,
     poll_id: &str,
 ) -> Result<HashMap<String, Positions>, String> {
-    let consumer: BaseConsumer = client::source_positions_reader_config(k, poll_id)
-        .create()
+    let consumer: BaseConsumer<Reader> = client::source_positions_reader_config(k, poll_id)
+        .create_with_context(Reader)
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + LOAD_PATIENCE;
     let partitions = partitions_with_data(&consumer, k, poll_id, topic, deadline)?;
@@ -150,7 +164,7 @@ pub fn load(
 
 /// Partitions holding records, once their stable end reached the log end seen at the start.
 fn partitions_with_data(
-    committed: &BaseConsumer,
+    committed: &BaseConsumer<Reader>,
     k: &KafkaConfig,
     poll_id: &str,
     topic: &str,
