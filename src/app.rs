@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cli::{ConfigArgs, GenerateArgs, ReplayArgs};
 use crate::config::{Config, ConfigError};
+use crate::domain::future::Reference;
 use crate::domain::incident::engine::{Engine, EngineSettings};
 use crate::domain::incident::Algorithm;
 use crate::domain::processor::ProcessorSettings;
@@ -52,22 +53,14 @@ pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `roadpulse run`: topics, HTTP, the worker thread, and signals.
+/// `roadpulse run`: the HTTP listener (bound first: a bad `http.listen` must stop the worker
+/// before it creates a topic), topics, the worker thread, and signals.
 pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let config = load_config(args)?;
     telemetry::init_tracing(config.log.format);
     let settings = crate::pipeline::processor_settings(&config)?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
-    if config.kafka.create_topics {
-        admin::ensure_topics(&config.kafka, Duration::from_secs(30)).await?;
-    }
-    admin::ensure_internal_topics(
-        &config.kafka,
-        config.incidents.enabled,
-        Duration::from_secs(30),
-    )
-    .await?;
     let shutdown = Shutdown::default();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     if !config.http.listen.is_empty() {
@@ -89,6 +82,17 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
         })?;
         tracing::info!(%addr, "serving /metrics /healthz /readyz");
     }
+    preflight(&config).await?;
+    // Only now that everything the config names is known to work, act on the cluster.
+    if config.kafka.create_topics {
+        admin::ensure_topics(&config.kafka, Duration::from_secs(30)).await?;
+    }
+    admin::ensure_internal_topics(
+        &config.kafka,
+        config.incidents.enabled,
+        Duration::from_secs(30),
+    )
+    .await?;
     let worker = spawn_worker(&config, settings, &metrics, &health, &shutdown);
     tokio::pin!(worker);
     let result = tokio::select! {
@@ -104,6 +108,25 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     };
     let _ = stop_tx.send(());
     result.map_err(|e| AppError::Runtime(format!("worker thread failed: {e}")))??;
+    Ok(())
+}
+
+/// The brokers with the configured security settings, and the registry with its TLS settings
+/// and credentials, tried before anything acts: what they refuse is bad configuration (exit 78,
+/// one sentence naming the key), not a reason to retry for ever.
+async fn preflight(config: &Config) -> Result<(), AppError> {
+    let k = config.kafka.clone();
+    let sr = config.schema_registry.clone();
+    let registry = sr.has_registry() && !config.formats.avro_topics(&config.kafka).is_empty();
+    tokio::task::spawn_blocking(move || {
+        crate::kafka::preflight::check_security(&k)?;
+        if registry {
+            crate::codec::registry::preflight(&sr)?;
+        }
+        Ok::<_, ConfigError>(())
+    })
+    .await
+    .map_err(|e| AppError::Runtime(format!("start-up check failed: {e}")))??;
     Ok(())
 }
 
@@ -157,7 +180,9 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     sets.extend(flag("emit", args.emit.clone()));
     let config = Config::load(args.config.config.as_deref(), std::env::vars(), &sets)?;
     let mut settings = (*crate::pipeline::processor_settings(&config)?).clone();
-    settings.idle_timeout_ms = None; // replay has event time only
+    // Replay has event time only: no idle clock, and "ahead" means ahead of stream time.
+    settings.idle_timeout_ms = None;
+    settings.future.reference = Reference::StreamTime;
     let input: Box<dyn Read> = if args.input.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {

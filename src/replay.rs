@@ -110,6 +110,7 @@ pub fn replay_detecting(
             let p = partition_for_key(event.segment_id.as_bytes(), n) as usize;
             let offset = state.next_offset[p];
             state.next_offset[p] += 1;
+            state.tasks[p].admit(event.ts, event.ts)?;
             if let (
                 EventBody::Report {
                     report_id,
@@ -130,9 +131,9 @@ pub fn replay_detecting(
             if let Some(st) = task.stream_time() {
                 task.on_tick(st, &mut state.out);
             }
-            outcome
+            Ok(outcome)
         });
-        match result {
+        match result.and_then(|admitted| admitted) {
             Ok(outcome) => {
                 summary.events += 1;
                 summary.late += u64::from(outcome == Outcome::Late);
@@ -201,6 +202,7 @@ mod tests {
             hysteresis: Hysteresis::default(),
             default_free_flow_kph: 50.0,
             catalog: Arc::new(Catalog::default()),
+            future: crate::domain::future::FutureBound::OFF,
         })
     }
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod address;
 mod formats;
 mod sections;
 pub use formats::*;
@@ -76,15 +77,32 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         sets: &[String],
     ) -> Result<Config, ConfigError> {
-        let mut table = match file {
+        let text = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.into(),
-                    source,
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.into(),
+                        source,
+                    })?,
+                )
             }
+            None => None,
+        };
+        let origin = file.map(|p| p.display().to_string()).unwrap_or_default();
+        Config::parse(text.as_deref().map(|t| (t, origin.as_str())), env, sets)
+    }
+
+    /// What [`Config::load`] does once the file is read: `file` is its text and its name (for
+    /// messages). Outside bytes end here, so this is also what the config fuzz target drives.
+    pub fn parse(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some((text, origin)) => text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse(format!("{origin}: {e}")))?,
             None => toml::Table::new(),
         };
         let mut ignored_env = Vec::new();
@@ -115,6 +133,7 @@ impl Config {
         self.window.validate()?;
         self.congestion.validate()?;
         self.incidents.validate()?;
+        self.http.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;
         let incidents = &self.kafka.incidents_topic;

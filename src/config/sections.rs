@@ -7,9 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{ConfigError, Properties};
 use crate::domain::congestion::Hysteresis;
+use crate::domain::future::{FutureBound, Reference};
 use crate::domain::processor::EmitMode;
 use crate::domain::window::WindowSpec;
-use crate::telemetry::LogFormat;
 
 /// A duration written as `500ms`, `30s`, `5m` or `1h` (`0` or `0s` turns a timeout off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,9 +69,34 @@ impl Serialize for Duration {
 }
 
 impl<'de> Deserialize<'de> for Duration {
+    /// A duration string, or the bare number 0 (`--set window.idle_timeout=0` is read as TOML,
+    /// so its 0 arrives as an integer).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Duration::parse(&text).map_err(serde::de::Error::custom)
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as 500ms, 30s, 5m, 1h (or 0)")
+    }
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+        Duration::parse(text).map_err(E::custom)
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Duration, E> {
+        match n {
+            0 => Ok(Duration(0)),
+            n => Err(E::custom(format!(
+                "invalid duration {n} (expected e.g. 500ms, 30s, 5m, 1h, or 0)"
+            ))),
+        }
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Duration, E> {
+        self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
     }
 }
 
@@ -177,6 +202,7 @@ impl KafkaConfig {
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         non_empty("kafka.bootstrap_servers", &self.bootstrap_servers)?;
+        super::address::brokers("kafka.bootstrap_servers", &self.bootstrap_servers)?;
         non_empty("kafka.group_id", &self.group_id)?;
         if self.input_topics.is_empty() || self.input_topics.iter().any(|t| t.trim().is_empty()) {
             return Err(ConfigError::invalid(
@@ -243,6 +269,9 @@ pub struct WindowConfig {
     pub update_interval: Duration,
     /// Advance a quiet partition's stream time by wall-clock time after this long (0 = off).
     pub idle_timeout: Duration,
+    /// Refuse (dead-letter) an event dated more than this ahead of the wall clock (in replay:
+    /// of its partition's stream time), so one bad clock cannot stall a partition (0 = off).
+    pub max_future: Duration,
 }
 
 impl Default for WindowConfig {
@@ -254,6 +283,9 @@ impl Default for WindowConfig {
             emit: Emit::Final,
             update_interval: Duration::from_millis(10_000),
             idle_timeout: Duration::from_millis(60_000),
+            // Kafka 4's own broker refuses record timestamps more than 1 h ahead of its clock
+            // (`log.message.timestamp.after.max.ms`).
+            max_future: Duration::from_millis(3_600_000),
         }
     }
 }
@@ -296,6 +328,11 @@ impl WindowConfig {
 
     pub fn idle_timeout_ms(&self) -> Option<i64> {
         Some(self.idle_timeout.millis()).filter(|ms| *ms > 0)
+    }
+
+    /// The `max_future` rule of the live path: ahead of the wall clock.
+    pub fn future_bound(&self) -> FutureBound {
+        FutureBound::new(self.max_future.millis(), Reference::WallClock)
     }
 }
 
@@ -396,6 +433,21 @@ impl Default for HttpConfig {
     }
 }
 
+impl HttpConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        super::address::listen("http.listen", &self.listen)
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -417,5 +469,9 @@ mod tests {
         assert!(Duration::parse("5").is_err());
         assert_eq!(Duration::from_millis(90_000).to_string(), "90s");
         assert_eq!(Duration::from_millis(120_000).to_string(), "2m");
+        let c = crate::config::Config::load(None, vec![], &["window.max_future=0".into()]);
+        assert_eq!(c.unwrap().window.max_future.millis(), 0);
+        let e = crate::config::Config::load(None, vec![], &["window.max_future=5".into()]);
+        assert!(e.unwrap_err().to_string().contains("window.max_future"));
     }
 }

@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod catalog;
 pub mod congestion;
 pub mod event;
+pub mod future;
 pub mod incident;
 pub mod intern;
 pub mod output;
@@ -16,3 +17,5 @@ pub mod window;
 
 #[cfg(test)]
 mod processor_tests;
+#[cfg(test)]
+mod processor_time_tests;

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use super::aggregate::WindowAgg;
 use super::catalog::Catalog;
 use super::congestion::{Hysteresis, SegmentState};
-use super::event::{EpochMillis, EventBody, RawEvent};
+use super::event::{EpochMillis, EventBody, InvalidEvent, RawEvent};
+use super::future::{FutureBound, Reference};
 use super::intern::SegmentIds;
 use super::output::{CongestionEvent, Verdict};
 use super::window::{StreamTime, WindowSpec};
@@ -42,6 +43,8 @@ pub struct ProcessorSettings {
     pub hysteresis: Hysteresis,
     pub default_free_flow_kph: f64,
     pub catalog: Arc<Catalog>,
+    /// How far ahead an event may be (`window.max_future`); see [`Task::admit`].
+    pub future: FutureBound,
 }
 
 /// What became of one event, for the adapter's metrics.
@@ -141,6 +144,17 @@ impl Task {
         aggs.map(WindowAgg::sketch_heap_bytes).sum()
     }
 
+    /// Whether an event may enter at all: refused (kind `invalid_timestamp`) when it lies more
+    /// than `window.max_future` ahead of the wall clock `wall_ms`, or in replay of this task's
+    /// stream time. A refused event must not reach [`Task::on_event`].
+    pub fn admit(&self, ts: EpochMillis, wall_ms: i64) -> Result<(), InvalidEvent> {
+        let reference = match self.settings.future.reference {
+            Reference::WallClock => Some(wall_ms),
+            Reference::StreamTime => self.stream_time.get(),
+        };
+        self.settings.future.check(ts, reference)
+    }
+
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
     /// clock (for the idle timeout); replay passes the event time.
     pub fn on_event(
@@ -150,7 +164,7 @@ impl Task {
         wall_ms: i64,
         out: &mut Vec<CongestionEvent>,
     ) -> Outcome {
-        self.position = Some(offset + 1);
+        self.position = Some(offset.saturating_add(1));
         self.last_record_wall = Some(wall_ms);
         let now = self.stream_time.observe(event.ts);
         self.stream_time_at_last_record = Some(now);
@@ -285,7 +299,7 @@ impl Task {
         if let EmitMode::Updates { interval_ms } = self.settings.emit {
             let due = self.next_update_at.is_none_or(|t| wall_ms >= t);
             if due {
-                self.next_update_at = Some(wall_ms + interval_ms);
+                self.next_update_at = Some(wall_ms.saturating_add(interval_ms));
                 self.emit_updates(out);
             }
         }
@@ -302,9 +316,9 @@ impl Task {
         ) else {
             return;
         };
-        let idle = wall_ms - last_wall;
+        let idle = wall_ms.saturating_sub(last_wall);
         if idle >= timeout {
-            self.stream_time.observe(base + idle);
+            self.stream_time.observe(base.saturating_add(idle));
             self.close_windows(out);
         }
     }

@@ -33,6 +33,7 @@ fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<Proces
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(catalog),
+        future: super::future::FutureBound::OFF,
     })
 }
 

@@ -25,22 +25,14 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{client, KafkaFailure, Shutdown};
 use crate::config::KafkaConfig;
-use crate::domain::congestion::SegmentState;
 
 /// Longest a restore may take, waiting included: the broker aborts a dead worker's transaction
 /// after its `transaction.timeout.ms` (librdkafka's default: 60 s).
 pub const RESTORE_PATIENCE: Duration = Duration::from_secs(120);
 const CALL: Duration = Duration::from_secs(10);
 
-pub fn encode(state: &SegmentState, buf: &mut Vec<u8>) {
-    buf.clear();
-    // Serializing plain data to a Vec cannot fail.
-    let _ = serde_json::to_writer(buf, state);
-}
-
-pub fn decode(bytes: &[u8]) -> Result<SegmentState, serde_json::Error> {
-    serde_json::from_slice(bytes)
-}
+/// The record value format (in [`crate::codec::state`]).
+pub use crate::codec::state::{decode, encode};
 
 /// What one restore read.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]

@@ -18,6 +18,7 @@ mod commit;
 mod context;
 pub mod incidents;
 mod output;
+pub mod preflight;
 mod stages;
 mod tasks;
 pub mod worker;

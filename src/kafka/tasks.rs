@@ -69,7 +69,9 @@ impl Shared {
         let key = (Arc::clone(topic), partition);
         if !self.tasks.contains_key(&key) {
             self.settle_before_restore(consumer);
-            let committed = committed_checkpoint(consumer, topic, partition, self.flush_timeout);
+            let mut committed =
+                committed_checkpoint(consumer, topic, partition, self.flush_timeout);
+            committed.stream_time = self.sane_stream_time(topic, partition, committed.stream_time);
             tracing::info!(
                 topic = &**topic,
                 partition,
@@ -87,6 +89,24 @@ impl Shared {
             );
         }
         self.tasks.get_mut(&key).expect("inserted above")
+    }
+
+    /// A committed stream time, unless `window.max_future` says no record could have set it
+    /// (a bogus one from before that check, or from a foreign client, would stall the task).
+    fn sane_stream_time(&self, topic: &str, partition: i32, st: Option<i64>) -> Option<i64> {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let sane = self.settings.future.restorable(st, wall);
+        if sane != st {
+            tracing::warn!(
+                topic,
+                partition,
+                ?st,
+                "committed stream time lies beyond window.max_future: dropped"
+            );
+        }
+        sane
     }
 
     /// Commits what every task has emitted so far: at least once, the checkpoints of `only`

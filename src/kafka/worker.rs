@@ -230,15 +230,16 @@ impl Loop {
         let payload = msg.payload().unwrap_or_default();
         let out = &mut self.out;
         let result = codec.decode(payload, |e| {
+            assigned.task.admit(e.ts, now)?;
             let report = Routed::report(e);
-            (
+            Ok((
                 assigned.task.on_event(origin.offset, e, now, out),
                 e.ts,
                 report,
-            )
+            ))
         });
         let stream_time = assigned.task.stream_time();
-        match result {
+        match result.and_then(|admitted| admitted.map_err(DecodeError::Invalid)) {
             Ok((Outcome::Late, ts, _)) => {
                 telemetry::late_event(&self.metrics, origin, ts, stream_time)
             }

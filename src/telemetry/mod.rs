@@ -7,14 +7,7 @@ pub mod metrics;
 use crate::domain::event::InvalidEvent;
 pub use metrics::Metrics;
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Plain,
-    Json,
-}
+pub use crate::config::LogFormat;
 
 /// Installs the global tracing subscriber; `RUST_LOG` filters (default `info`).
 pub fn init_tracing(format: LogFormat) {

@@ -299,12 +299,23 @@ impl Setup {
     }
 
     pub fn start_worker(&self, name: &str, extra: &[&str]) -> Worker {
+        self.start_worker_with_env(name, extra, &[])
+    }
+
+    /// [`Setup::start_worker`] with extra environment variables (secrets, for example).
+    pub fn start_worker_with_env(
+        &self,
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Worker {
         let log = self.dir.join(format!("{name}.log"));
         let mut cmd = Command::new(BIN);
         cmd.arg("run");
         for s in self.worker_sets(extra) {
             cmd.arg("--set").arg(s);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
@@ -519,4 +530,62 @@ pub fn restart_broker(pause_s: u32) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The broker's SASL_SSL listener, as tests/kafka/up wrote it to `$RP_KAFKA_DIR/secure.env`.
+pub struct SecureListener {
+    pub bootstrap: String,
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+    /// The CA that signed the broker's certificate.
+    pub ca: String,
+    /// A CA that did not.
+    pub untrusted_ca: String,
+}
+
+pub fn secure_listener() -> SecureListener {
+    let dir = std::env::var("RP_KAFKA_DIR").unwrap_or_else(|_| "/tmp/roadpulse-kafka".into());
+    let dir = Path::new(&dir);
+    let plain = std::fs::read_to_string(dir.join("bootstrap")).unwrap_or_default();
+    assert_eq!(
+        plain.trim(),
+        bootstrap(),
+        "RP_KAFKA_DIR ({}) must be the state dir of the broker at RP_TEST_BOOTSTRAP",
+        dir.display()
+    );
+    let text = std::fs::read_to_string(dir.join("secure.env"))
+        .expect("secure.env: the broker was started by this version of tests/kafka/up");
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{key} in secure.env"))
+            .to_string()
+    };
+    SecureListener {
+        bootstrap: get("SASL_SSL_BOOTSTRAP"),
+        mechanism: get("SASL_MECHANISM"),
+        username: get("SASL_USERNAME"),
+        password: get("SASL_PASSWORD"),
+        ca: get("SSL_CA_LOCATION"),
+        untrusted_ca: get("SSL_UNTRUSTED_CA_LOCATION"),
+    }
+}
+
+/// Fresh TLS material from tests/tls/make in `dir`: (ca.pem, server.pem, server.key,
+/// other-ca.pem).
+pub fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let make = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls/make");
+    let status = Command::new(make)
+        .arg(dir)
+        .status()
+        .expect("tests/tls/make");
+    assert!(status.success(), "tests/tls/make failed");
+    let f = |n: &str| dir.join(n);
+    (
+        f("ca.pem"),
+        f("server.pem"),
+        f("server.key"),
+        f("other-ca.pem"),
+    )
 }
