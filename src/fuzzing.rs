@@ -104,26 +104,37 @@ pub fn avro_raw_event(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let reader = avro::parse(avro::RAW_EVENT_SCHEMA).expect("bundled schema");
-    let known = [
-        avro::RAW_EVENT_SCHEMA,
-        include_str!("../schemas/released/v1/raw_event.avsc"),
-        include_str!("../tests/clients/raw_event_v0.avsc"),
-    ];
-    let (writer, datum) = match known.get(usize::from(mode % 4)) {
-        Some(text) => (text.to_string(), rest),
+    // Our schema, a released version and an older producer's, compiled once.
+    static KNOWN: std::sync::OnceLock<Vec<RawPlan>> = std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        let reader = avro::parse(avro::RAW_EVENT_SCHEMA).expect("bundled schema");
+        [
+            avro::RAW_EVENT_SCHEMA,
+            include_str!("../schemas/released/v1/raw_event.avsc"),
+            include_str!("../tests/clients/raw_event_v0.avsc"),
+        ]
+        .iter()
+        .map(|w| RawPlan::compile(&avro::parse(w).expect("schema"), &reader).expect("readable"))
+        .collect()
+    });
+    let decode = |plan: &RawPlan, datum: &[u8]| {
+        if let Ok(event) = plan.decode(datum).and_then(|f| f.validate()) {
+            drive(&event);
+        }
+    };
+    match known.get(usize::from(mode % 4)) {
+        Some(plan) => decode(plan, rest),
         None => {
             let Some((len, tail)) = rest.split_first_chunk::<2>() else {
                 return;
             };
             let n = usize::from(u16::from_le_bytes(*len)).min(tail.len());
-            (String::from_utf8_lossy(&tail[..n]).into_owned(), &tail[n..])
-        }
-    };
-    if let Ok(writer) = apache_avro::Schema::parse_str(&writer) {
-        if let Ok(plan) = RawPlan::compile(&writer, &reader) {
-            if let Ok(event) = plan.decode(datum).and_then(|f| f.validate()) {
-                drive(&event);
+            let text = String::from_utf8_lossy(&tail[..n]);
+            let reader = avro::parse(avro::RAW_EVENT_SCHEMA).expect("bundled schema");
+            if let Ok(writer) = apache_avro::Schema::parse_str(&text) {
+                if let Ok(plan) = RawPlan::compile(&writer, &reader) {
+                    decode(&plan, &tail[n..]);
+                }
             }
         }
     }

@@ -6,7 +6,7 @@
 //! Whether the writer's schema may be read with ours at all is apache-avro's
 //! `SchemaCompatibility::can_read`; this module turns a compatible pair into steps.
 
-use apache_avro::schema::{Name, ResolvedSchema, Schema};
+use apache_avro::schema::{Name, ResolvedSchema, Schema, UuidSchema};
 use apache_avro::schema_compatibility::SchemaCompatibility;
 
 use super::binary::{BinaryError, Cursor};
@@ -198,7 +198,9 @@ fn read_plan(
         | Schema::LocalTimestampMillis => Read::Long,
         Schema::Float => Read::Float,
         Schema::Double => Read::Double,
-        Schema::String | Schema::Bytes | Schema::Uuid => Read::Str,
+        Schema::String | Schema::Bytes | Schema::Uuid(UuidSchema::String | UuidSchema::Bytes) => {
+            Read::Str
+        }
         Schema::Enum(e) => Read::Enum(
             e.symbols
                 .iter()
