@@ -1,5 +1,5 @@
 //! The in-process pipeline, decode → window → encode, in events per second on one core
-//! (DESIGN.md §8 target: ≥ 3 M/s), in JSON and in Avro (Confluent wire format, the raw
+//! (docs/architecture.md §8 target: ≥ 3 M/s), in JSON and in Avro (Confluent wire format, the raw
 //! events' writer schema resolved once). Also each stage alone, to see where time goes.
 //! Run: `cargo bench --bench pipeline` (only Avro: `cargo bench --bench pipeline -- avro`).
 

@@ -1,4 +1,4 @@
-//! Restore time of long-lived segment state (DESIGN.md §8: 100 k segments in ≤ 5 s): writes
+//! Restore time of long-lived segment state (docs/architecture.md §8: 100 k segments in ≤ 5 s): writes
 //! the changelog of 100 k segments, each with an hour of learned window speeds and a level, to
 //! a 12-partition compacted topic in transactions (as workers do), then restores every
 //! partition, one after another, the way one worker taking over all of them after a kill

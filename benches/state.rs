@@ -1,6 +1,6 @@
 //! State size at scale: bytes per open (segment, window) and per segment, counted by a global
 //! allocator that tracks every live byte (not estimated), and the process's peak RSS.
-//! DESIGN.md §8: ≤ 256 bytes per open (segment, window) without the percentile sketch.
+//! docs/architecture.md §8: ≤ 256 bytes per open (segment, window) without the percentile sketch.
 //!
 //! Run: `cargo bench --bench state` (100 k segments, 12 events each, inside one window), or
 //! `cargo bench --bench state -- --segments 20000 --events-per-segment 60`.
@@ -112,7 +112,7 @@ fn main() {
     let per_window_no_sketch = (window_bytes - sketches) as f64 / windows as f64;
     println!("segments {segments} ({seen} seen), events {events}, open (segment, window) pairs {windows}, closed {closed}");
     println!("bytes per open window, all included:          {per_window:.0}");
-    println!("bytes per open window, without the sketch:    {per_window_no_sketch:.0}  (DESIGN §8: ≤ 256)");
+    println!("bytes per open window, without the sketch:    {per_window_no_sketch:.0}  (docs/architecture.md §8: ≤ 256)");
     println!(
         "bytes per segment of long-lived state:        {:.0}",
         segment_state as f64 / f64::from(segments)

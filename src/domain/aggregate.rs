@@ -1,5 +1,5 @@
 //! The accumulator of one (segment, window): what probes and detectors said, folded as they
-//! arrive, and the traffic measures it yields when the window is read (TRAFFIC.md "Measures").
+//! arrive, and the traffic measures it yields when the window is read (docs/traffic.md "Measures").
 //!
 //! It is additive and order-insensitive except for floating-point summation order, which the
 //! processor keeps deterministic by feeding events in offset order. It knows nothing of

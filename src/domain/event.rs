@@ -163,7 +163,7 @@ impl ReportCategory {
 
 /// Highest speed we accept as a measurement; anything above is a sensor or unit error.
 pub const MAX_SPEED_KPH: f64 = 400.0;
-/// Default detector counting interval (DESIGN.md §3).
+/// Default detector counting interval (docs/architecture.md §3).
 pub const DEFAULT_INTERVAL_S: u32 = 30;
 
 fn missing(field: &str) -> InvalidEvent {
@@ -189,7 +189,7 @@ fn speed(field: &str, v: f64) -> Result<f64, InvalidEvent> {
 }
 
 impl<'a> RawEventFields<'a> {
-    /// Applies the contract of DESIGN.md §3.
+    /// Applies the contract of docs/architecture.md §3.
     pub fn validate(&self) -> Result<RawEvent<'a>, InvalidEvent> {
         let kind = self.kind.ok_or_else(|| missing("type"))?;
         let segment_id = self.segment_id.ok_or_else(|| missing("segment_id"))?;

@@ -1,4 +1,4 @@
-//! The congestion event roadpulse publishes (DESIGN.md §3), built from a window's measures and
+//! The congestion event roadpulse publishes (docs/architecture.md §3), built from a window's measures and
 //! its segment's long-lived state. Field names here are the JSON contract.
 
 use std::borrow::Cow;

@@ -1,6 +1,6 @@
 //! Event-time windows: which windows hold a timestamp, and when a window closes.
 //!
-//! Semantics copy Kafka Streams' `TimeWindows` with grace (DESIGN.md §4): windows are aligned
+//! Semantics copy Kafka Streams' `TimeWindows` with grace (docs/architecture.md §4): windows are aligned
 //! to the epoch, `[start, start + size)`; tumbling is hopping with `advance == size`; stream
 //! time is the largest event time a task has seen; a window accepts records while
 //! `stream_time < end + grace` and closes (emits its final result) once

@@ -1,5 +1,5 @@
 //! `roadpulse evaluate`: incident events and congestion events judged against a simulation's
-//! ground truth (TRAFFIC.md "How detection is judged").
+//! ground truth (docs/traffic.md "How detection is judged").
 //!
 //! - A **decision** is one segment in one window (the truth's windows). Decisions under
 //!   no-incident conditions are the truth windows no incident covers (neither its segment

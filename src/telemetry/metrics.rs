@@ -1,4 +1,4 @@
-//! Every Prometheus metric roadpulse exports, named in one place (DESIGN.md §6).
+//! Every Prometheus metric roadpulse exports, named in one place (docs/architecture.md §6).
 //!
 //! Names follow `roadpulse_<noun>_<unit>[_total]`; labels come from small fixed sets (topic,
 //! error kind, outcome, level, partition), never a segment id. Metrics are registered eagerly

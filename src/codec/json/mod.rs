@@ -1,4 +1,4 @@
-//! JSON form of the contracts (DESIGN.md §3): raw events in, congestion events out.
+//! JSON form of the contracts (docs/architecture.md §3): raw events in, congestion events out.
 //!
 //! Decoding borrows strings from the input buffer (escaped strings are the only copies) and
 //! ignores unknown fields. A wrong JSON type is an `invalid_value`, broken JSON is

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Broker entry point, configured like the apache/kafka image: every KAFKA_<NAME> environment
-# variable becomes the broker property <name> (lower case; "_" -> ".", "__" -> "_",
-# "___" -> "-"), except the JVM ones (KAFKA_HEAP_OPTS, KAFKA_OPTS, ...). CLUSTER_ID formats
-# the log directory on first start. Then runs kafka.Kafka in the foreground.
+# The image's default command: the broker, configured like the apache/kafka image. Every
+# KAFKA_<NAME> environment variable becomes the broker property <name> (lower case; "_" -> ".",
+# "__" -> "_", "___" -> "-"), except the JVM ones (KAFKA_HEAP_OPTS, KAFKA_OPTS, ...).
+# CLUSTER_ID formats the log directory on first start. Then runs kafka.Kafka in the foreground.
 set -eu
 props=/tmp/server.properties
 : >"$props"
@@ -19,8 +19,8 @@ env | LC_ALL=C sort | while IFS= read -r line; do
     sed -e 's/___/-/g' -e 's/__/\x01/g' -e 's/_/./g' -e 's/\x01/_/g')"
   printf '%s=%s\n' "$key" "$value" >>"$props"
 done
-grep -q '^process.roles=' "$props" || { echo "kafka-entrypoint: set KAFKA_PROCESS_ROLES (KRaft)" >&2; exit 64; }
-[ -n "${CLUSTER_ID:-}" ] || { echo "kafka-entrypoint: set CLUSTER_ID" >&2; exit 64; }
+grep -q '^process.roles=' "$props" || { echo "kafka-server-run: set KAFKA_PROCESS_ROLES (KRaft)" >&2; exit 64; }
+[ -n "${CLUSTER_ID:-}" ] || { echo "kafka-server-run: set CLUSTER_ID" >&2; exit 64; }
 
 cp="/opt/kafka/libs/*"
 log4j="-Dlog4j2.configurationFile=/opt/kafka/config/log4j2.properties"
