@@ -241,6 +241,9 @@ impl Metrics {
                 .with_label_values(&[kind.as_str()])
                 .inc_by(0);
         }
+        for kind in KAFKA_ERROR_KINDS {
+            m.kafka_errors.with_label_values(&[kind]).inc_by(0);
+        }
         m
     }
 
@@ -253,8 +256,37 @@ impl Metrics {
     }
 }
 
+/// The `kind`s of `roadpulse_kafka_errors_total` the Kafka adapter reports: librdkafka's
+/// client error classes and the worker's own. Exported at 0 from the start, as the labelled
+/// counters above are, so that `rate()` and the dashboard see the series before the first
+/// error (a counter born at its first increment hides that increment from `rate()`).
+pub const KAFKA_ERROR_KINDS: [&str; 8] = [
+    "all_brokers_down",
+    "transport",
+    "authentication",
+    "timeout",
+    "other",
+    "rebalance",
+    "produce",
+    "repartition",
+];
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labelled_error_counters_start_at_zero() {
+        let text = Metrics::new().render();
+        for kind in KAFKA_ERROR_KINDS {
+            let line = format!("roadpulse_kafka_errors_total{{kind=\"{kind}\"}} 0");
+            assert!(text.lines().any(|l| l == line), "{line} missing");
+        }
     }
 }
