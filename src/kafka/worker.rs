@@ -112,11 +112,17 @@ pub fn run(
         shared.flush_timeout = k.shutdown_timeout.std() / 8;
         shared.commit(&consumer, None)
     };
-    consumer.unsubscribe();
-    // Serve the final revoke so the group sees us leave promptly.
-    let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
-    while Instant::now() < deadline && consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0 {
-        let _ = consumer.poll(Timeout::After(Duration::from_millis(50)));
+    // A static member does not leave: its partitions wait for it to come back (a restart
+    // within the session timeout rebalances nothing). unsubscribe() would send LeaveGroup
+    // even then; closing the consumer (on drop) revokes locally without it.
+    if !k.static_membership {
+        consumer.unsubscribe();
+        // Serve the final revoke so the group sees us leave promptly.
+        let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
+        while Instant::now() < deadline && consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0
+        {
+            let _ = consumer.poll(Timeout::After(Duration::from_millis(50)));
+        }
     }
     health.set_ready(false);
     drop(consumer);
