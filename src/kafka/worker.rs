@@ -1,7 +1,8 @@
 //! `roadpulse run`: the consumer loop. Poll records (a batch of what is already fetched, one
 //! clock read per batch), route each to its partition's task, send what closes; tick the
 //! tasks' clocks; every `commit_interval` flush and commit. On shutdown: stop polling, flush,
-//! commit, and leave the group. With incident detection on, the loop also
+//! commit, and leave the group (a static member closes without leaving, so that its partitions
+//! wait for it). With incident detection on, the loop also
 //! routes final windows and reports to the corridor repartition topic and runs the corridor
 //! stage on the records it reads back from it (see [`super::incidents`]).
 
