@@ -15,7 +15,7 @@ env | LC_ALL=C sort | while IFS= read -r line; do
     KAFKA_*) ;;
     *) continue ;;
   esac
-  key="$(printf '%s' "${name#KAFKA_}" | tr 'A-Z' 'a-z' |
+  key="$(printf '%s' "${name#KAFKA_}" | tr '[:upper:]' '[:lower:]' |
     sed -e 's/___/-/g' -e 's/__/\x01/g' -e 's/_/./g' -e 's/\x01/_/g')"
   printf '%s=%s\n' "$key" "$value" >>"$props"
 done
