@@ -56,6 +56,9 @@ pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
 pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let config = load_config(args)?;
     telemetry::init_tracing(config.log.format);
+    if config.incidents.lateness.is_some() {
+        tracing::warn!("incidents.lateness is no longer used and is ignored: detection waits for every input partition's watermark");
+    }
     let settings = crate::pipeline::processor_settings(&config)?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());

@@ -5,6 +5,7 @@
 
 pub mod evaluate;
 pub mod generator;
+pub mod grid;
 pub mod network;
 pub mod scenario;
 pub mod sensors;
