@@ -100,7 +100,8 @@ def _stop(proc: subprocess.Popen, grace_s: float = 30):
 
 def _broker_pid() -> int | None:
     try:
-        return int((open(os.path.join(os.environ["RP_KAFKA_DIR"], "pid")).read().strip()))
+        with open(os.path.join(os.environ["RP_KAFKA_DIR"], "pid"), encoding="ascii") as f:
+            return int(f.read().strip())
     except (KeyError, OSError, ValueError):
         return None
 
