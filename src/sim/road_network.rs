@@ -222,7 +222,7 @@ pub fn catalog_csv(catalog: &Catalog, segments: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::incident::corridor::Corridors;
+    use crate::domain::incident::network::Network;
 
     /// Number of weakly connected components (union-find).
     fn components(down: &[Vec<u32>]) -> usize {
@@ -292,9 +292,15 @@ mod tests {
                 assert!(parsed.get(d).unwrap().upstream.iter().any(|u| u == id));
             }
         }
-        // Detection's corridors see one network, not one corridor per road.
-        let corridors = Corridors::from_catalog(&parsed);
-        let first = corridors.corridor_of("A1-N-000").to_string();
-        assert!(parsed.ids().all(|id| corridors.corridor_of(id) == first));
+        // Detection's network sees one connected graph, locally sparse.
+        let network = Network::from_catalog(&parsed);
+        assert_eq!(network.len(), n as usize);
+        let start = network.index("A1-N-000").unwrap();
+        assert_eq!(network.neighbourhood(start, n).len(), n as usize);
+        let widest = (0..n).map(|i| network.neighbourhood(i, 2).len()).max();
+        assert!(
+            widest.is_some_and(|w| w <= 40),
+            "2-hop neighbourhood of {widest:?}"
+        );
     }
 }
