@@ -15,6 +15,7 @@ use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
 use crate::replay::Detection;
 use crate::sim::generator::{Workload, WorkloadConfig};
+use crate::sim::road_network;
 use crate::telemetry::{self, Metrics};
 
 #[derive(Debug, thiserror::Error)]
@@ -234,6 +235,12 @@ pub fn generate(args: &GenerateArgs) -> Result<(), AppError> {
     };
     if let Some(start) = args.start_ms {
         cfg.start_ms = start;
+    }
+    if let Some(path) = &args.catalog {
+        let catalog = road_network::connected_catalog(args.segments)
+            .map_err(|e| AppError::Runtime(format!("--catalog: {e}")))?;
+        std::fs::write(path, road_network::catalog_csv(&catalog, args.segments))
+            .map_err(io_err("write", path))?;
     }
     let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout())
