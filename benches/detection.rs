@@ -1,6 +1,7 @@
 //! Incident detection at network scale, in process (both stages as `roadpulse replay` runs
-//! them): a connected city grid of 1 k to 100 k segments (`roadpulse::sim::grid`), three
-//! probe pings per segment and 1-minute window, 12 input and 12 detection partitions.
+//! them): a connected road network of 1 k to 100 k segments shaped like a region (motorways
+//! with interchanges and an urban grid, `roadpulse::sim::road_network`), three probe pings per
+//! segment and 1-minute window, 12 input and 12 detection partitions.
 //!
 //! - **Cost per segment-window**: the same input through the input tasks with detection and
 //!   without, side by side; the difference over segments × windows is what detection costs.
@@ -32,8 +33,8 @@ use roadpulse::domain::incident::DetectSettings;
 use roadpulse::domain::partition::partition_for_key;
 use roadpulse::domain::processor::{EmitMode, ProcessorSettings, Task};
 use roadpulse::domain::window::WindowSpec;
-use roadpulse::sim::generator::Rng;
-use roadpulse::sim::grid;
+use roadpulse::sim::generator::{segment_id, Rng};
+use roadpulse::sim::road_network::connected_catalog;
 use support::{arg, flag, live, peak_rss_mb, Counting};
 
 #[global_allocator]
@@ -50,13 +51,13 @@ struct Net {
 }
 
 fn net(segments: u32) -> Net {
-    let ids = grid::ids(segments);
+    let ids: Vec<String> = (0..segments).map(segment_id).collect();
     let partition = ids
         .iter()
         .map(|id| partition_for_key(id.as_bytes(), PARTITIONS) as usize)
         .collect();
     Net {
-        catalog: Arc::new(grid::catalog(segments)),
+        catalog: Arc::new(connected_catalog(segments).expect("enough segments")),
         ids,
         partition,
     }
@@ -98,8 +99,9 @@ fn run(net: &Net, windows: i64, pings: i64, detect: bool) -> Outcome {
         for ping in 0..pings {
             let ts = START + w * WINDOW_MS + 1_000 + ping * (WINDOW_MS - 2_000) / pings;
             for (i, id) in net.ids.iter().enumerate() {
+                let free_flow = net.catalog.free_flow_kph(id).unwrap_or(50.0);
                 let body = EventBody::Probe {
-                    speed_kph: 45.0 + 8.0 * rng.unit(),
+                    speed_kph: free_flow * (0.9 + 0.1 * rng.unit()),
                     vehicle_id: None,
                 };
                 let event = RawEvent {

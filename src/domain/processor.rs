@@ -312,11 +312,11 @@ impl Task {
     }
 
     /// Every window starting at or before this is closed (None before the first record): the
-    /// partition's mark for incident detection.
+    /// partition's mark for incident detection. It moves once per window advance.
     pub fn closed_through(&self) -> Option<EpochMillis> {
         self.stream_time
             .get()
-            .map(|t| self.settings.window.closed_through(t))
+            .map(|t| self.settings.window.newest_closed_start(t))
     }
 
     fn emit_bucket<'w>(

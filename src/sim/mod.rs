@@ -5,7 +5,6 @@
 
 pub mod evaluate;
 pub mod generator;
-pub mod grid;
 pub mod network;
 pub mod road_network;
 pub mod scenario;
