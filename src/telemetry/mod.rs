@@ -2,9 +2,11 @@
 //! facts of the worker, each updating its metric and logging in one place so the two never
 //! drift. Nothing else in the crate calls `prometheus` directly.
 
+mod ingest;
 pub mod metrics;
 
 use crate::domain::event::InvalidEvent;
+pub use ingest::*;
 pub use metrics::Metrics;
 
 /// Log output format.
