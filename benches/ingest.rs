@@ -206,7 +206,7 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8], expect: usize) -> Result<()
 
 /// Batched POSTs over `connections` threads; seconds until the last answer.
 fn ingest(port: u16, records: &[Record], o: &Opts) -> Result<f64, Failure> {
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+    let bodies: Arc<Vec<(Vec<u8>, usize)>> = Arc::new(
         records
             .chunks(o.batch)
             .map(|c| {
@@ -218,7 +218,7 @@ fn ingest(port: u16, records: &[Record], o: &Opts) -> Result<f64, Failure> {
                     b.extend_from_slice(&r.value);
                 }
                 b.push(b']');
-                b
+                (b, c.len())
             })
             .collect(),
     );
@@ -227,21 +227,15 @@ fn ingest(port: u16, records: &[Record], o: &Opts) -> Result<f64, Failure> {
     let started = Instant::now();
     let workers: Vec<_> = (0..o.connections)
         .map(|_| {
-            let (bodies, next, url, batch) =
-                (Arc::clone(&bodies), Arc::clone(&next), url.clone(), o.batch);
+            let (bodies, next, url) = (Arc::clone(&bodies), Arc::clone(&next), url.clone());
             std::thread::spawn(move || -> Result<(), String> {
                 let agent = agent();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(body) = bodies.get(i) else {
+                    let Some((body, count)) = bodies.get(i) else {
                         return Ok(());
                     };
-                    let expect = if i + 1 == bodies.len() {
-                        body.iter().filter(|b| **b == b'{').count()
-                    } else {
-                        batch
-                    };
-                    post(&agent, &url, body, expect).map_err(|e| e.to_string())?;
+                    post(&agent, &url, body, *count).map_err(|e| e.to_string())?;
                 }
             })
         })
