@@ -90,6 +90,7 @@ pub async fn run(
         .local_addr()
         .map_err(|e| IngestError::Client(e.to_string()))?;
     let reload = spawn_tokens_reload(state.tokens.clone());
+    let watch = state.sender.spawn_watch();
     let app = handler::router(Arc::clone(&state));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
@@ -124,6 +125,7 @@ pub async fn run(
         Err(_) => tracing::warn!("requests still in flight after kafka.shutdown_timeout"),
     }
     reload.abort();
+    watch.abort();
     let left = deadline.saturating_duration_since(Instant::now());
     let flushed = tokio::task::spawn_blocking(move || state.sender.flush(left))
         .await

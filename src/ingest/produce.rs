@@ -124,33 +124,39 @@ impl Sender {
     pub async fn wait_for_topic(&self, timeout: Duration) -> Result<usize, IngestError> {
         let start = std::time::Instant::now();
         loop {
-            let (producer, topic) = (self.producer.clone(), self.topic.clone());
-            let answer = tokio::task::spawn_blocking(move || {
-                let m = producer
-                    .client()
-                    .fetch_metadata(Some(&topic), Duration::from_secs(5))?;
-                Ok::<_, KafkaError>(m.topics().first().map_or(0, |t| t.partitions().len()))
-            })
-            .await
-            .map_err(|e| IngestError::Client(e.to_string()))?;
+            let answer = partitions(&self.producer, &self.topic).await;
             let waited = start.elapsed();
             match answer {
                 Ok(partitions) if partitions > 0 => {
-                    self.readiness_hint();
+                    self.readiness.set_kafka_up(true);
                     return Ok(partitions);
                 }
                 Ok(_) if waited >= timeout.min(Duration::from_secs(5)) => {
                     return Err(IngestError::Topic(self.topic.clone()))
                 }
-                Err(e) if waited >= timeout => return Err(IngestError::Unreachable(e.to_string())),
+                Err(e) if waited >= timeout => return Err(IngestError::Unreachable(e)),
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
     }
 
-    /// The broker just answered: ready, until statistics or an error say otherwise.
-    fn readiness_hint(&self) {
-        self.readiness.set_kafka_up(true);
+    /// While no broker is up, asks for the topic's metadata every second: that makes
+    /// librdkafka connect again even when no record is queued (requests are refused meanwhile),
+    /// and an answer makes the endpoint ready at once.
+    pub fn spawn_watch(&self) -> tokio::task::JoinHandle<()> {
+        let (producer, topic) = (self.producer.clone(), self.topic.clone());
+        let readiness = Arc::clone(&self.readiness);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                if !readiness.kafka_up() && partitions(&producer, &topic).await.is_ok_and(|n| n > 0)
+                {
+                    tracing::info!(topic, "Kafka is reachable again");
+                    readiness.set_kafka_up(true);
+                }
+            }
+        })
     }
 
     /// Queues the valid records in order and waits for their acknowledgements. Returns one
@@ -214,6 +220,23 @@ impl Sender {
     pub fn flush(&self, timeout: Duration) -> bool {
         self.producer.flush(timeout).is_ok()
     }
+}
+
+/// One metadata request for `topic` (on the blocking pool): its partition count.
+async fn partitions(
+    producer: &FutureProducer<IngestContext>,
+    topic: &str,
+) -> Result<usize, String> {
+    let (producer, topic) = (producer.clone(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let m = producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(1))
+            .map_err(|e| e.to_string())?;
+        Ok(m.topics().first().map_or(0, |t| t.partitions().len()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 const QUEUE_FULL: &str = "not sent: the producer queue is full; resend after Retry-After";
