@@ -279,7 +279,7 @@ fn full_budget_answers_503_and_shutdown_finishes_the_request_in_flight() {
     assert_eq!(b.status, 503, "{}", String::from_utf8_lossy(&b.body));
     assert_eq!(b.header("retry-after"), Some("1"));
 
-    ingest.signal("TERM");
+    ingest.process.signal("TERM");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while ingest.get_http("/readyz").is_some_and(|(s, _)| s == 200) {
         assert!(
@@ -298,10 +298,10 @@ fn full_budget_answers_503_and_shutdown_finishes_the_request_in_flight() {
     );
     let mut sent = check_answer(&answer, "held", &held, |_| false);
     assert_eq!(
-        ingest.wait_exit(Duration::from_secs(20)),
+        ingest.process.wait_exit(Duration::from_secs(20)),
         Some(0),
         "{}",
-        ingest.log_text()
+        ingest.process.log_text()
     );
 
     let again = Ingest::start(&bootstrap(), &topic, &dir, &extra);

@@ -5,29 +5,20 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_roadpulse");
+use crate::common::{free_port, Worker, BIN};
+
 pub const TOKEN: &str = "ingest-test-token-7f3a";
 
-/// A running `roadpulse ingest`.
+/// A running `roadpulse ingest` (killed when dropped).
 pub struct Ingest {
-    child: Option<Child>,
+    pub process: Worker,
     pub port: u16,
     pub http_port: u16,
-    pub log: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Ingest {
@@ -56,24 +47,20 @@ impl Ingest {
             .spawn()
             .expect("start roadpulse ingest");
         let mut ingest = Ingest {
-            child: Some(child),
+            process: Worker::from_child(child, log),
             port,
             http_port,
-            log,
         };
         ingest.wait_ready(Duration::from_secs(60));
         ingest
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until /readyz answers 200.
     pub fn wait_ready(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            assert!(self.is_running(), "ingest exited:\n{}", self.log_text());
+            let log = self.process.log_text();
+            assert!(self.process.is_running(), "ingest exited:\n{log}");
             if self
                 .get_http("/readyz")
                 .is_some_and(|(status, _)| status == 200)
@@ -82,7 +69,10 @@ impl Ingest {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("ingest not ready in {timeout:?}:\n{}", self.log_text());
+        panic!(
+            "ingest not ready in {timeout:?}:\n{}",
+            self.process.log_text()
+        );
     }
 
     /// GET on the metrics port: status and body, or None when nothing answers.
@@ -102,44 +92,6 @@ impl Ingest {
         text.lines()
             .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
             .unwrap_or(0.0)
-    }
-
-    pub fn signal(&self, name: &str) {
-        if let Some(c) = &self.child {
-            let status = Command::new("kill")
-                .arg(format!("-{name}"))
-                .arg(c.id().to_string())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
-    }
-
-    /// Waits for the exit code (None on timeout).
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        let child = self.child.as_mut()?;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status.code().unwrap_or(-1));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Ingest {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
     }
 }
 
