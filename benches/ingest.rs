@@ -292,6 +292,25 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// CPU seconds (user + system) a process has used, from /proc (`self` for this one).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name: field 3 (state) onwards; utime and stime are fields 14 and 15,
+    // in clock ticks (USER_HZ, 100 on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -321,12 +340,19 @@ fn main() -> Result<(), Failure> {
     create_topic(&bootstrap, &ingest_topic, o.partitions)?;
     let server = start_ingest(&bootstrap, &ingest_topic)?;
     let (mut bare_rates, mut ingest_rates) = (Vec::new(), Vec::new());
+    let server_pid = server.child.id().to_string();
+    let per_record = |cpu: f64| cpu / o.records as f64 * 1e6;
     for rep in 0..o.reps {
         let topic = format!("rp-bench-bare-{tag}-{rep}");
         create_topic(&bootstrap, &topic, o.partitions)?;
+        let me = cpu_seconds("self");
         let b = o.records as f64 / bare(&bootstrap, &topic, &records)?;
+        let bare_cpu = per_record(cpu_seconds("self") - me);
+        let (me, them) = (cpu_seconds("self"), cpu_seconds(&server_pid));
         let i = o.records as f64 / ingest(server.port, &records, &o)?;
-        println!("rep {rep}: bare producer {b:.0} records/s, ingest {i:.0} records/s ({:.0} %), load average {}", 100.0 * i / b, loadavg());
+        let server_cpu = per_record(cpu_seconds(&server_pid) - them);
+        let client_cpu = per_record(cpu_seconds("self") - me);
+        println!("rep {rep}: bare producer {b:.0} records/s, ingest {i:.0} records/s ({:.0} %); CPU per record: bare {bare_cpu:.1} µs, ingest server {server_cpu:.1} µs + HTTP client {client_cpu:.1} µs; load average {}", 100.0 * i / b, loadavg());
         bare_rates.push(b);
         ingest_rates.push(i);
     }
