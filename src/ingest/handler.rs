@@ -61,7 +61,7 @@ async fn post_events(State(s): State<Arc<Ingest>>, headers: HeaderMap, body: Bod
     answer.into_response()
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
