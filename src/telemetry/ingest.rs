@@ -40,12 +40,11 @@ pub fn ingest_answered(m: &Metrics, code: u16, seconds: f64, counts: RecordCount
 }
 
 /// A request was refused as a whole (auth, size, content type, backpressure, bad body).
+/// Logged at debug only: an outage or a misbehaving client would flood the log, and the
+/// counts by status are in the metrics.
 pub fn ingest_refused(m: &Metrics, code: u16, seconds: f64, reason: &str) {
     ingest_answered(m, code, seconds, RecordCounts::default());
-    match code {
-        503 => tracing::info!(code, "ingest request refused: {reason}"),
-        _ => tracing::debug!(code, "ingest request refused: {reason}"),
-    }
+    tracing::debug!(code, "ingest request refused: {reason}");
 }
 
 /// Record `index` of a request failed validation (it is never written).
