@@ -280,3 +280,31 @@ fn unreachable_result(index: usize) -> RecordResult {
         "no answer from Kafka within ingest.ack_timeout; the record may have been written".into(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_failures_map_to_their_kinds() {
+        let code = |c| KafkaError::MessageProduction(c);
+        let kind = |r: RecordResult| match r {
+            RecordResult::Rejected { kind, .. } => ("rejected", kind),
+            RecordResult::Failed { kind, .. } => ("failed", kind),
+            RecordResult::Accepted { .. } => ("accepted", ""),
+        };
+        let queue_full = refused(3, &code(RDKafkaErrorCode::QueueFull));
+        assert_eq!(
+            queue_full,
+            RecordResult::failed(3, "queue_full", QUEUE_FULL.into())
+        );
+        let too_large = refused(0, &code(RDKafkaErrorCode::MessageSizeTooLarge));
+        assert_eq!(kind(too_large), ("rejected", "too_large"));
+        let unknown = refused(0, &code(RDKafkaErrorCode::UnknownTopicOrPartition));
+        assert_eq!(kind(unknown), ("failed", "kafka"));
+        let timed_out = not_acknowledged(0, &code(RDKafkaErrorCode::MessageTimedOut));
+        assert_eq!(kind(timed_out), ("failed", "timeout"));
+        let broker = not_acknowledged(0, &code(RDKafkaErrorCode::NotEnoughReplicas));
+        assert_eq!(kind(broker), ("failed", "kafka"));
+    }
+}
