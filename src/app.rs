@@ -15,6 +15,7 @@ use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
 use crate::replay::Detection;
 use crate::sim::generator::{Workload, WorkloadConfig};
+use crate::sim::road_network;
 use crate::telemetry::{self, Metrics};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,9 @@ pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
 pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let config = load_config(args)?;
     telemetry::init_tracing(config.log.format);
+    if config.incidents.lateness.is_some() {
+        tracing::warn!("incidents.lateness is no longer used and is ignored: detection waits for every input partition's watermark");
+    }
     let settings = crate::pipeline::processor_settings(&config)?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
@@ -260,6 +264,12 @@ pub fn generate(args: &GenerateArgs) -> Result<(), AppError> {
     };
     if let Some(start) = args.start_ms {
         cfg.start_ms = start;
+    }
+    if let Some(path) = &args.catalog {
+        let catalog = road_network::connected_catalog(args.segments)
+            .map_err(|e| AppError::Runtime(format!("--catalog: {e}")))?;
+        std::fs::write(path, road_network::catalog_csv(&catalog, args.segments))
+            .map_err(io_err("write", path))?;
     }
     let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout())

@@ -170,4 +170,8 @@ pub struct GenerateArgs {
     /// Output file ("-" for stdout).
     #[arg(long, default_value = "-")]
     pub output: PathBuf,
+    /// Also write a segment catalogue (CSV for `congestion.catalog`) of these segments as one
+    /// connected road network: motorways with interchanges and an urban grid.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
 }
