@@ -35,6 +35,11 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Serve POST /v1/events: validate raw events sent over HTTP and produce them to Kafka.
+    Ingest {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Replay a JSONL file of raw events through the same windows, without Kafka.
     Replay(ReplayArgs),
     /// One-command demo: embedded Kafka, simulated traffic, the worker, a live table.

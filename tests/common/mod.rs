@@ -379,6 +379,14 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Any process of the binary started by a test, with its log file.
+    pub fn from_child(child: Child, log: PathBuf) -> Worker {
+        Worker {
+            child: Some(child),
+            log,
+        }
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
