@@ -9,4 +9,5 @@ pub mod network;
 pub mod scenario;
 pub mod sensors;
 pub mod simulate;
+pub mod speed_error;
 pub mod truth;

@@ -136,8 +136,10 @@ def print_report(report):
           f"{'mean':>9} {'0 km/h':>6}")
     for g in report["groups"]:
         if g["set"] == "road":
-            print("\n".join(speed_rows(f"{g['class']} / {g['window_s']} s", g["report"])))
+            label = f"{g['class']} / {g['window_s']} s"
             r = g["report"]
-            print(f"{'':<34} {'level':<12} {r['level_windows']:>7} "
-                  f"{pct(r['level_accuracy'], 2):>9}")
+            print(f"{label:<34} {'level':<12} {r['level_windows']:>7} "
+                  f"{pct(r['level_accuracy'], 2):>9} (accuracy)")
+            for line in speed_rows(label, r):
+                print(line)
     print(f"\n{report.get('seconds', 0)} s")
