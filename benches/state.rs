@@ -81,6 +81,7 @@ fn main() {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(segments)),
+        sampling: Default::default(),
     });
     let step = 50_000.0 / events as f64;
     let base = live();

@@ -31,5 +31,6 @@ pub fn processor_settings(config: &Config) -> Result<Arc<ProcessorSettings>, Con
         hysteresis: config.congestion.hysteresis(),
         default_free_flow_kph: config.congestion.default_free_flow_kph,
         catalog: Arc::new(load_catalog(config)?),
+        sampling: config.probes.rules(),
     }))
 }

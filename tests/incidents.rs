@@ -56,6 +56,7 @@ fn run_on(name: &str, partitions: u32) -> Run {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::clone(&catalog),
+        sampling: Default::default(),
     });
     let engine = Engine::new(
         &catalog,

@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod formats;
+mod probes;
 mod sections;
 pub use formats::*;
+pub use probes::*;
 pub use sections::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub window: WindowConfig,
     pub congestion: CongestionConfig,
+    pub probes: ProbesConfig,
     pub incidents: IncidentsConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
@@ -56,10 +59,11 @@ pub struct Config {
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "kafka",
     "window",
     "congestion",
+    "probes",
     "incidents",
     "http",
     "log",
@@ -114,6 +118,7 @@ impl Config {
         self.kafka.validate()?;
         self.window.validate()?;
         self.congestion.validate()?;
+        self.probes.validate(&self.kafka)?;
         self.incidents.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;

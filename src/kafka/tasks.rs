@@ -158,6 +158,7 @@ impl Shared {
     /// computed from lost state.
     fn restored_task(&mut self, topic: &Arc<str>, partition: i32, committed: Checkpoint) -> Task {
         let mut task = Task::restore(Arc::clone(&self.settings), committed);
+        task.set_input_topic(topic);
         let Some(which) = self.output.changelog_of(topic) else {
             return task;
         };

@@ -42,7 +42,8 @@ def prepare(scenario, cache, tools, log=print):
         log(f"  simulating {scenario.name} day {day}/{scenario.days}")
         out = simulate.run_day(scenario, day, net, segments, work / f"day{day}", tools["sumo"])
         base = convert.day_ms(day)
-        events += convert.detector_events(out / "e1.xml", base)
+        if (out / "e1.xml").exists():  # no loops, no file
+            events += convert.detector_events(out / "e1.xml", base)
         events += convert.probe_events(out / "fcd.xml", base, ids, f"d{day}-")
         day_incidents = convert.incidents_of_day(
             scenario, day, convert.stop_times(out / "stops.xml"), segments, base)
