@@ -2,8 +2,8 @@
 
 A prepared scenario is a folder under the cache holding `raw.jsonl` (raw events of every day,
 in event-time order), `catalog.csv`, `truth30.jsonl` and `truth60.jsonl`. Its name carries a
-hash of the scenario, of this harness's code and of the SUMO version, so a change to any of
-them prepares it anew; SUMO's own outputs (large) are deleted once converted.
+hash of the scenario, of the code that simulates and converts it (network.py, simulate.py,
+convert.py) and of the SUMO version, so a change to any of them prepares it anew; SUMO's own outputs (large) are deleted once converted.
 """
 
 import hashlib
@@ -18,7 +18,7 @@ HARNESS = Path(__file__).resolve().parent
 
 def key(scenario, sumo_version):
     h = hashlib.sha256(repr(scenario).encode())
-    for name in ("network.py", "simulate.py", "convert.py", "prepare.py"):
+    for name in ("network.py", "simulate.py", "convert.py"):
         h.update((HARNESS / name).read_bytes())
     h.update(sumo_version.encode())
     return h.hexdigest()[:12]
@@ -29,6 +29,9 @@ def prepare(scenario, cache, tools, log=print):
     folder = Path(cache) / f"{scenario.name}-{key(scenario, tools['version'])}"
     if (folder / "complete").exists():
         return folder
+    for stale in Path(cache).glob(f"{scenario.name}-*"):  # an older version of it
+        if stale.name[len(scenario.name) + 1:].isalnum():
+            shutil.rmtree(stale)
     if folder.exists():
         shutil.rmtree(folder)
     work = folder / "sumo"
