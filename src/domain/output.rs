@@ -6,8 +6,8 @@
 //! vehicles' tracks (distance over time) when at least half of the window's probe vehicles
 //! gave one. Time-sampled pings keep their arithmetic mean even then: a window cuts tracks
 //! short, and a vehicle that crosses quickly leaves one ping and no track, so tracks favour
-//! slow vehicles (on the SUMO scenarios the tracks were 0.5–0.7 points further off the true
-//! speed than the mean of the same pings). On a signalised street a loop's mid-block speed
+//! slow vehicles (on two SUMO scenarios the tracks' median error was 0.5–0.7 points above that
+//! of the mean of the same pings). On a signalised street a loop's mid-block speed
 //! gets the normal signal delay added ([`Road::with_signal_delay`]). The speed is judged
 //! against the segment's reference speed ([`super::urban`]), which is the free-flow speed
 //! except on signalised streets.
