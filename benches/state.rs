@@ -82,6 +82,7 @@ fn main() {
         default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(segments)),
         sampling: Default::default(),
+        detection: None,
     });
     let step = 50_000.0 / events as f64;
     let base = live();
@@ -105,7 +106,7 @@ fn main() {
     let base = live();
     let mut alone = Task::new(Arc::clone(&settings));
     for i in 0..segments {
-        alone.restore_segment(&generator::segment_id(i), SegmentState::default());
+        alone.restore_segment(&generator::segment_id(i), SegmentState::default(), None);
     }
     let segment_state = live() - base;
     let window_bytes = with_windows - segment_state;

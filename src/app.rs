@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::cli::{ConfigArgs, GenerateArgs, ReplayArgs};
 use crate::config::{Config, ConfigError};
-use crate::domain::incident::engine::{Engine, EngineSettings};
+use crate::domain::incident::local::LocalDetection;
 use crate::domain::incident::Algorithm;
 use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
@@ -62,7 +62,7 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     if config.kafka.create_topics {
         admin::ensure_topics(&config.kafka, Duration::from_secs(30)).await?;
     }
-    admin::ensure_internal_topics(
+    let layout = admin::ensure_internal_topics(
         &config.kafka,
         config.incidents.enabled,
         Duration::from_secs(30),
@@ -89,7 +89,7 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
         })?;
         tracing::info!(%addr, "serving /metrics /healthz /readyz");
     }
-    let worker = spawn_worker(&config, settings, &metrics, &health, &shutdown);
+    let worker = spawn_worker(&config, settings, layout, &metrics, &health, &shutdown);
     tokio::pin!(worker);
     let result = tokio::select! {
         r = &mut worker => r,
@@ -111,6 +111,7 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
 pub fn spawn_worker(
     config: &Config,
     settings: Arc<ProcessorSettings>,
+    layout: admin::Layout,
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
     shutdown: &Shutdown,
@@ -121,7 +122,9 @@ pub fn spawn_worker(
         Arc::clone(health),
         shutdown.clone(),
     );
-    tokio::task::spawn_blocking(move || worker::run(&config, settings, metrics, health, shutdown))
+    tokio::task::spawn_blocking(move || {
+        worker::run(&config, settings, layout, metrics, health, shutdown)
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C, naming which.
@@ -155,6 +158,8 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     sets.extend(flag("advance", args.advance.map(|d| format!("\"{d}\""))));
     sets.extend(flag("grace", args.grace.map(|d| format!("\"{d}\""))));
     sets.extend(flag("emit", args.emit.clone()));
+    // Detection runs when asked for (--incidents), whatever the configuration file says.
+    sets.push(format!("incidents.enabled={}", args.incidents.is_some()));
     let config = Config::load(args.config.config.as_deref(), std::env::vars(), &sets)?;
     let mut settings = (*crate::pipeline::processor_settings(&config)?).clone();
     settings.idle_timeout_ms = None; // replay has event time only
@@ -181,14 +186,11 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
                 .iter()
                 .filter_map(|a| Algorithm::parse(a))
                 .collect();
-            let engine_settings = EngineSettings {
-                algorithms,
-                lateness_ms: config.incidents.lateness.millis(),
-                ..EngineSettings::default()
-            };
+            let (routing, detect) =
+                crate::pipeline::detection(&config, &settings.catalog, args.partitions, algorithms);
             let out = File::create(path).map_err(io_err("create", path))?;
             Some(Detection::new(
-                Engine::new(&settings.catalog, engine_settings),
+                LocalDetection::new(routing, detect, args.partitions),
                 Box::new(BufWriter::new(out)),
             ))
         }

@@ -6,6 +6,7 @@
 pub mod avro;
 pub mod json;
 pub mod registry;
+pub mod routed;
 
 use crate::config::{Config, Format};
 use crate::domain::event::{InvalidEvent, RawEvent};

@@ -122,6 +122,13 @@ impl Config {
         self.incidents.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;
+        let spec = self.window.spec();
+        if self.incidents.enabled && spec.advance_ms != spec.size_ms {
+            return Err(ConfigError::invalid(
+                "window.advance",
+                "incident detection needs tumbling windows (advance = size): leave window.advance unset, or set incidents.enabled = false",
+            ));
+        }
         let incidents = &self.kafka.incidents_topic;
         if self.incidents.enabled && self.formats.output_format(incidents) == Format::Avro {
             return Err(ConfigError::invalid(

@@ -15,6 +15,10 @@ use super::aggregate::WindowAgg;
 use super::catalog::Catalog;
 use super::congestion::{Hysteresis, SegmentState};
 use super::event::{EpochMillis, EventBody, RawEvent};
+use super::incident::facts::Facts;
+use super::incident::history::History;
+use super::incident::probe::ProbeSettings;
+use super::incident::Report;
 use super::intern::SegmentIds;
 use super::output::{CongestionEvent, Verdict};
 use super::sampling::{Sampling, SamplingRules};
@@ -47,6 +51,9 @@ pub struct ProcessorSettings {
     pub catalog: Arc<Catalog>,
     /// How each input's probe pings were sampled.
     pub sampling: SamplingRules,
+    /// Incident detection on: keep each segment's detection history and hand closed windows
+    /// (their facts and the reports made in them) on through [`Task::take_closed`].
+    pub detection: Option<ProbeSettings>,
 }
 
 /// What became of one event, for the adapter's metrics.
@@ -83,6 +90,18 @@ struct Bucket {
     tracks: FastMap<u32, Tracks>,
     /// Smallest input offset that contributed to any window with this start.
     first_offset: i64,
+    /// Reports made in this window (detection on): they go on with its final windows.
+    reports: Vec<Report>,
+}
+
+/// A window start that closed, as incident detection reads it (detection on only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    pub start: EpochMillis,
+    pub end: EpochMillis,
+    /// Each segment's facts, by segment index (see [`Task::segment_id`]).
+    pub windows: Vec<(u32, Facts)>,
+    pub reports: Vec<Report>,
 }
 
 struct Segment {
@@ -91,6 +110,8 @@ struct Segment {
     road: Road,
     /// Changed by a final window since the last [`Task::drain_state_changes`].
     dirty: bool,
+    /// Detection history (detection on only; boxed so that it costs a pointer otherwise).
+    history: Option<Box<History>>,
 }
 
 pub struct Task {
@@ -112,6 +133,8 @@ pub struct Task {
     next_update_at: Option<i64>,
     /// Sampling of the probes of this task's input topic that name no listed source.
     topic_sampling: Sampling,
+    /// Closed windows for incident detection, until [`Task::take_closed`].
+    closed: Vec<Closed>,
 }
 
 impl Task {
@@ -133,6 +156,7 @@ impl Task {
             last_record_wall: None,
             stream_time_at_last_record: from.stream_time,
             next_update_at: None,
+            closed: Vec::new(),
             topic_sampling: settings.sampling.default,
             settings,
         }
@@ -171,7 +195,7 @@ impl Task {
         let now = self.stream_time.observe(event.ts);
         self.stream_time_at_last_record = Some(now);
         let outcome = match &event.body {
-            EventBody::Report { .. } => Outcome::Report,
+            EventBody::Report { .. } => self.hold_report(offset, event),
             body => self.aggregate(offset, event.segment_id, event.ts, body),
         };
         self.close_windows(out);
@@ -201,6 +225,7 @@ impl Task {
                 changed: FastSet::default(),
                 tracks: FastMap::default(),
                 first_offset: offset,
+                reports: Vec::new(),
             });
             bucket.first_offset = bucket.first_offset.min(offset);
             if updates {
@@ -232,6 +257,30 @@ impl Task {
         }
     }
 
+    /// With detection on, a report waits in the window it was made in and goes on with that
+    /// window's final results; one whose window has closed is late, like any event.
+    fn hold_report(&mut self, offset: i64, event: &RawEvent<'_>) -> Outcome {
+        let Some(report) = self.settings.detection.and(Report::from_event(event)) else {
+            return Outcome::Report;
+        };
+        let spec = self.settings.window;
+        let now = self.stream_time.get().unwrap_or(event.ts);
+        let Some(start) = spec.starts_for(event.ts).find(|s| !spec.is_closed(*s, now)) else {
+            return Outcome::Late;
+        };
+        let spare = &mut self.spare;
+        let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
+            aggs: spare.take().unwrap_or_default(),
+            changed: FastSet::default(),
+            tracks: FastMap::default(),
+            first_offset: offset,
+            reports: Vec::new(),
+        });
+        bucket.first_offset = bucket.first_offset.min(offset);
+        bucket.reports.push(report);
+        Outcome::Report
+    }
+
     fn segment_index(&mut self, id: &str) -> u32 {
         let (i, added) = self.ids.intern(id);
         if added {
@@ -239,6 +288,7 @@ impl Task {
                 state: SegmentState::default(),
                 road: Road::from_catalog(self.settings.catalog.get(id)),
                 dirty: false,
+                history: self.settings.detection.map(|_| Box::default()),
             });
         }
         i
@@ -263,9 +313,38 @@ impl Task {
     fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
         let (mut aggs, tracks) = (bucket.aggs, bucket.tracks);
         let all = aggs.iter().map(|(s, agg)| (*s, agg, tracks.get(s)));
-        self.emit_bucket(start, all, true, out);
+        let windows = self.emit_bucket(start, all, true, out);
         aggs.clear();
         self.spare = Some(aggs);
+        // The facts of the closed window's segments (folded into their detection history just
+        // now) and its reports go on to incident detection.
+        if self.settings.detection.is_some() && (!windows.is_empty() || !bucket.reports.is_empty())
+        {
+            self.closed.push(Closed {
+                start,
+                end: self.settings.window.end(start),
+                windows,
+                reports: bucket.reports,
+            });
+        }
+    }
+
+    /// The windows closed since the last call, for incident detection, oldest first.
+    pub fn take_closed(&mut self) -> Vec<Closed> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// The id of segment index `seg` (as [`Closed::windows`] names segments).
+    pub fn segment_id(&self, seg: u32) -> &str {
+        self.ids.get(seg)
+    }
+
+    /// Every window starting at or before this is closed (None before the first record): the
+    /// partition's mark for incident detection.
+    pub fn closed_through(&self) -> Option<EpochMillis> {
+        self.stream_time
+            .get()
+            .map(|t| self.settings.window.closed_through(t))
     }
 
     fn emit_bucket<'w>(
@@ -274,9 +353,11 @@ impl Task {
         aggs: impl Iterator<Item = (u32, &'w WindowAgg, Option<&'w Tracks>)>,
         is_final: bool,
         out: &mut Vec<CongestionEvent>,
-    ) {
+    ) -> Vec<(u32, Facts)> {
         let settings = Arc::clone(&self.settings);
         let spec = settings.window;
+        let detection = settings.detection.filter(|_| is_final);
+        let mut facts = Vec::new();
         let ranks = self.ids.ranks();
         let mut sorted: Vec<_> = aggs
             .map(|(seg, agg, tracks)| (ranks[seg as usize], seg, agg, tracks))
@@ -295,15 +376,20 @@ impl Task {
                 self.dirty_segments.push(seg);
             }
             let measures = agg.measures(spec.size_ms, tracks);
-            out.push(CongestionEvent::build(
+            let event = CongestionEvent::build(
                 self.ids.get(seg),
                 start,
                 spec.end(start),
                 measures,
                 is_final,
                 verdict,
-            ));
+            );
+            if let (Some(p), Some(h)) = (&detection, segment.history.as_mut()) {
+                facts.push((seg, h.observe(&event, p)));
+            }
+            out.push(event);
         }
+        facts
     }
 
     /// Clock tick: in `updates` mode, emits early results of the windows that changed since
@@ -377,20 +463,32 @@ impl Task {
     }
 
     /// Hands over the long-lived state of every segment a final window changed since the last
-    /// call (each once), for the state changelog.
-    pub fn drain_state_changes(&mut self, mut f: impl FnMut(&str, &SegmentState)) {
+    /// call (each once), for the state changelog: its congestion state and, with detection on,
+    /// its detection history.
+    pub fn drain_state_changes(
+        &mut self,
+        mut f: impl FnMut(&str, &SegmentState, Option<&History>),
+    ) {
         for seg in self.dirty_segments.drain(..) {
             let segment = &mut self.segments[seg as usize];
             segment.dirty = false;
-            f(self.ids.get(seg), &segment.state);
+            f(
+                self.ids.get(seg),
+                &segment.state,
+                segment.history.as_deref(),
+            );
         }
     }
 
     /// Puts back a segment's long-lived state, as the changelog last recorded it. Called on a
     /// restored task before its first event.
-    pub fn restore_segment(&mut self, id: &str, state: SegmentState) {
+    pub fn restore_segment(&mut self, id: &str, state: SegmentState, history: Option<History>) {
         let seg = self.segment_index(id);
-        self.segments[seg as usize].state = state;
+        let segment = &mut self.segments[seg as usize];
+        segment.state = state;
+        if let (Some(h), Some(slot)) = (history, segment.history.as_mut()) {
+            **slot = h;
+        }
     }
 
     /// Segments with long-lived state in this task.

@@ -34,6 +34,7 @@ fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<Proces
         default_free_flow_kph: 50.0,
         catalog: Arc::new(catalog),
         sampling: Default::default(),
+        detection: None,
     })
 }
 
@@ -371,12 +372,12 @@ mod properties {
             let cp = first.checkpoint();
             // The compacted changelog: the latest serialized state per segment.
             let mut changelog = std::collections::BTreeMap::new();
-            first.drain_state_changes(|id, state| {
+            first.drain_state_changes(|id, state, _| {
                 changelog.insert(id.to_string(), serde_json::to_vec(state).unwrap());
             });
             let mut second = Task::restore(spec(), cp);
             for (id, bytes) in &changelog {
-                second.restore_segment(id, serde_json::from_slice(bytes).unwrap());
+                second.restore_segment(id, serde_json::from_slice(bytes).unwrap(), None);
             }
             let from = cp.offset.unwrap_or(0) as usize;
             for (i, e) in evs.iter().enumerate().skip(from) {

@@ -23,6 +23,7 @@ fn task(sampling: SamplingRules) -> Task {
         default_free_flow_kph: 50.0,
         catalog: Arc::new(Catalog::parse_csv(CATALOG).unwrap()),
         sampling,
+        detection: None,
     }))
 }
 

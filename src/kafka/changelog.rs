@@ -26,20 +26,55 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::{client, KafkaFailure, Shutdown};
 use crate::config::KafkaConfig;
 use crate::domain::congestion::SegmentState;
+use crate::domain::incident::history::History;
 
 /// Longest a restore may take, waiting included: the broker aborts a dead worker's transaction
 /// after its `transaction.timeout.ms` (librdkafka's default: 60 s).
 pub const RESTORE_PATIENCE: Duration = Duration::from_secs(120);
 const CALL: Duration = Duration::from_secs(10);
 
-pub fn encode(state: &SegmentState, buf: &mut Vec<u8>) {
+/// First byte of a record that also holds the segment's detection history: then the length
+/// of the JSON segment state (u32, little endian), the JSON, and the history's binary form.
+/// A record without history is the JSON alone (it starts with `{`).
+const WITH_HISTORY: u8 = 2;
+
+pub fn encode(state: &SegmentState, history: Option<&History>, buf: &mut Vec<u8>) {
     buf.clear();
-    // Serializing plain data to a Vec cannot fail.
-    let _ = serde_json::to_writer(buf, state);
+    let Some(history) = history else {
+        // Serializing plain data to a Vec cannot fail.
+        let _ = serde_json::to_writer(buf, state);
+        return;
+    };
+    buf.push(WITH_HISTORY);
+    buf.extend_from_slice(&[0; 4]);
+    let _ = serde_json::to_writer(&mut *buf, state);
+    let len = (buf.len() - 5) as u32;
+    buf[1..5].copy_from_slice(&len.to_le_bytes());
+    history.encode(buf);
 }
 
-pub fn decode(bytes: &[u8]) -> Result<SegmentState, serde_json::Error> {
-    serde_json::from_slice(bytes)
+/// Why a changelog record was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("segment state: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("segment state record is truncated or its detection history does not decode")]
+    History,
+}
+
+pub fn decode(bytes: &[u8]) -> Result<(SegmentState, Option<History>), StateError> {
+    let Some((&WITH_HISTORY, rest)) = bytes.split_first() else {
+        return Ok((serde_json::from_slice(bytes)?, None));
+    };
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or(StateError::History)?;
+    let len = u32::from_le_bytes(*len) as usize;
+    let json = rest.get(..len).ok_or(StateError::History)?;
+    let mut tail = &rest[len..];
+    let history = History::decode(&mut tail).ok_or(StateError::History)?;
+    if !tail.is_empty() {
+        return Err(StateError::History);
+    }
+    Ok((serde_json::from_slice(json)?, Some(history)))
 }
 
 /// What one restore read.
@@ -90,14 +125,14 @@ impl Restorer {
     }
 
     /// Reads `topic` partition `partition` to its end, handing every record's key and value
-    /// to `apply` (which says whether it decoded). `log_end` is a client whose offset queries
+    /// (None: a tombstone, the key was deleted) to `apply` (which says whether it decoded). `log_end` is a client whose offset queries
     /// see the log end (not the stable end): the producer's.
     pub fn restore<C: ClientContext>(
         &self,
         log_end: &Client<C>,
         topic: &str,
         partition: i32,
-        mut apply: impl FnMut(&str, &[u8]) -> bool,
+        mut apply: impl FnMut(&str, Option<&[u8]>) -> bool,
     ) -> Result<Restored, RestoreError> {
         let started = Instant::now();
         let deadline = started + RESTORE_PATIENCE;
@@ -204,7 +239,7 @@ impl Restorer {
         topic: &str,
         partition: i32,
         deadline: Instant,
-        apply: &mut impl FnMut(&str, &[u8]) -> bool,
+        apply: &mut impl FnMut(&str, Option<&[u8]>) -> bool,
         restored: &mut Restored,
     ) -> Result<(), RestoreError> {
         // Events left over from an earlier restore (a late end-of-partition) must not end
@@ -227,9 +262,9 @@ impl Restorer {
                     let (key, value) = (m.key().unwrap_or_default(), m.payload());
                     restored.records += 1;
                     restored.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
-                    let applied = match (std::str::from_utf8(key), value) {
-                        (Ok(id), Some(value)) => apply(id, value),
-                        _ => false,
+                    let applied = match std::str::from_utf8(key) {
+                        Ok(id) => apply(id, value),
+                        Err(_) => false,
                     };
                     if !applied {
                         restored.invalid += 1;

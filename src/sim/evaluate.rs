@@ -270,7 +270,6 @@ mod tests {
         IncidentEvent {
             incident_id: format!("{seg}@{started}"),
             segment_id: seg.into(),
-            corridor: "c".into(),
             status: Status::Detected,
             kind: "unknown".into(),
             severity: Severity::Major,

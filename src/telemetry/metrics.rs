@@ -37,6 +37,9 @@ pub struct Metrics {
     pub segments_by_level: IntGaugeVec,
     pub incidents_active: IntGauge,
     pub incident_events: IntCounterVec,
+    pub detection_keys: IntGauge,
+    pub detection_waiting: IntGauge,
+    pub detection_late_windows: IntCounter,
     pub build_info: IntGaugeVec,
 }
 
@@ -219,6 +222,21 @@ impl Metrics {
                 "roadpulse_incident_events_total",
                 "Incident events published, by status (detected, updated, cleared).",
                 &["status"],
+            ),
+            detection_keys: gauge(
+                &r,
+                "roadpulse_detection_keys",
+                "Segments with incident detection state in this worker's detection partitions.",
+            ),
+            detection_waiting: gauge(
+                &r,
+                "roadpulse_detection_waiting_windows",
+                "Final windows waiting for every input partition's watermark before detection judges them.",
+            ),
+            detection_late_windows: counter(
+                &r,
+                "roadpulse_detection_late_windows_total",
+                "Final windows that reached detection after their window had been judged (not used).",
             ),
             build_info: gauge_vec(
                 &r,

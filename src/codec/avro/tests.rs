@@ -164,6 +164,7 @@ fn congestion_events_read_back_with_the_schema_file_and_match_json() {
         default_free_flow_kph: 50.0,
         catalog: std::sync::Arc::new(crate::sim::generator::catalog(50)),
         sampling: Default::default(),
+        detection: None,
     });
     let cfg = WorkloadConfig {
         segments: 50,
