@@ -80,6 +80,7 @@ fn run(net: &Net, windows: i64, pings: i64, detect: bool) -> Outcome {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::clone(&net.catalog),
+        sampling: Default::default(),
         detection: detect.then(ProbeSettings::default),
     });
     let base = live();
@@ -103,6 +104,8 @@ fn run(net: &Net, windows: i64, pings: i64, detect: bool) -> Outcome {
                 let body = EventBody::Probe {
                     speed_kph: free_flow * (0.9 + 0.1 * rng.unit()),
                     vehicle_id: None,
+                    source: None,
+                    offset_m: None,
                 };
                 let event = RawEvent {
                     segment_id: id,

@@ -41,6 +41,7 @@ fn main() {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(segments)),
+        sampling: Default::default(),
         detection: None,
     });
     let step = 50_000.0 / events as f64;

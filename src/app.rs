@@ -196,6 +196,12 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     let config = Config::load(args.config.config.as_deref(), std::env::vars(), &sets)?;
     let mut settings = (*crate::pipeline::processor_settings(&config)?).clone();
     settings.idle_timeout_ms = None; // replay has event time only
+    let topic = args
+        .topic
+        .as_deref()
+        .or(config.kafka.input_topics.first().map(String::as_str));
+    // Every task of the replay reads "the topic": its sampling becomes the default.
+    settings.sampling.default = settings.sampling.for_topic(topic);
     let input: Box<dyn Read> = if args.input.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {

@@ -124,6 +124,10 @@ pub struct ReplayArgs {
     /// Exit non-zero when any input line is bad.
     #[arg(long)]
     pub strict: bool,
+    /// Read the file as records of this input topic, whose per-topic settings apply
+    /// (`probes.topics`); default: the first of kafka.input_topics.
+    #[arg(long)]
+    pub topic: Option<String>,
     /// Also detect incidents over the final windows and write them here (JSONL).
     #[arg(long)]
     pub incidents: Option<PathBuf>,

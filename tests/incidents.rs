@@ -59,6 +59,7 @@ fn run_on(name: &str, partitions: u32) -> Run {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::clone(&catalog),
+        sampling: Default::default(),
         detection: Some(ProbeSettings::default()),
     });
     let routing = Routing::new(Arc::new(Network::from_catalog(&catalog)), 2, partitions);

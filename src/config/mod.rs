@@ -14,9 +14,11 @@ use serde::{Deserialize, Serialize};
 
 mod formats;
 mod ingest;
+mod probes;
 mod sections;
 pub use formats::*;
 pub use ingest::*;
+pub use probes::*;
 pub use sections::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub window: WindowConfig,
     pub congestion: CongestionConfig,
+    pub probes: ProbesConfig,
     pub incidents: IncidentsConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
@@ -59,10 +62,11 @@ pub struct Config {
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "kafka",
     "window",
     "congestion",
+    "probes",
     "incidents",
     "http",
     "log",
@@ -118,6 +122,7 @@ impl Config {
         self.kafka.validate()?;
         self.window.validate()?;
         self.congestion.validate()?;
+        self.probes.validate(&self.kafka)?;
         self.incidents.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;

@@ -10,4 +10,5 @@ pub mod road_network;
 pub mod scenario;
 pub mod sensors;
 pub mod simulate;
+pub mod speed_error;
 pub mod truth;

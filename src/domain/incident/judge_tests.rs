@@ -52,6 +52,7 @@ impl Run {
             hysteresis: Hysteresis::default(),
             default_free_flow_kph: 50.0,
             catalog: Arc::clone(&catalog),
+            sampling: Default::default(),
             detection: Some(ProbeSettings::default()),
         });
         let net = Arc::new(Network::from_catalog(&catalog));
@@ -92,6 +93,8 @@ impl Run {
                 let body = EventBody::Probe {
                     speed_kph: *v,
                     vehicle_id: None,
+                    source: None,
+                    offset_m: None,
                 };
                 self.event(seg, start + 1_000 + ping * 7_000, body);
             }
