@@ -24,6 +24,7 @@ fn settings() -> Arc<ProcessorSettings> {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(SEGMENTS)),
+        sampling: Default::default(),
         detection: None,
     })
 }

@@ -101,6 +101,7 @@ fn main() {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(Default::default()),
+        sampling: Default::default(),
         detection: None,
     });
     let started = Instant::now();

@@ -15,6 +15,7 @@ use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
 use crate::replay::Detection;
 use crate::sim::generator::{Workload, WorkloadConfig};
+use crate::sim::road_network;
 use crate::telemetry::{self, Metrics};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Kafka(#[from] KafkaFailure),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
     #[error("{0}")]
     Runtime(String),
 }
@@ -31,6 +34,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Config(_) => 78,
+            AppError::Ingest(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -56,6 +60,9 @@ pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
 pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let config = load_config(args)?;
     telemetry::init_tracing(config.log.format);
+    if config.incidents.lateness.is_some() {
+        tracing::warn!("incidents.lateness is no longer used and is ignored: detection waits for every input partition's watermark");
+    }
     let settings = crate::pipeline::processor_settings(&config)?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
@@ -69,26 +76,7 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     )
     .await?;
     let shutdown = Shutdown::default();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    if !config.http.listen.is_empty() {
-        let stop = async move {
-            let _ = stop_rx.await;
-        };
-        let (addr, _) = crate::http::serve(
-            &config.http.listen,
-            Arc::clone(&metrics),
-            Arc::clone(&health),
-            stop,
-        )
-        .await
-        .map_err(|e| {
-            ConfigError::invalid(
-                "http.listen",
-                format!("cannot listen on {}: {e}", config.http.listen),
-            )
-        })?;
-        tracing::info!(%addr, "serving /metrics /healthz /readyz");
-    }
+    let stop_tx = serve_http(&config, &metrics, &health, crate::http::NOT_ASSIGNED).await?;
     let worker = spawn_worker(&config, settings, layout, &metrics, &health, &shutdown);
     tokio::pin!(worker);
     let result = tokio::select! {
@@ -104,6 +92,51 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     };
     let _ = stop_tx.send(());
     result.map_err(|e| AppError::Runtime(format!("worker thread failed: {e}")))??;
+    Ok(())
+}
+
+/// Serves /metrics, /healthz and /readyz on `http.listen` (unless it is "") until the
+/// returned sender is used or dropped.
+async fn serve_http(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+    not_ready: &'static str,
+) -> Result<tokio::sync::oneshot::Sender<()>, AppError> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if config.http.listen.is_empty() {
+        return Ok(stop_tx);
+    }
+    let stop = async move {
+        let _ = stop_rx.await;
+    };
+    let listen = &config.http.listen;
+    let (addr, _) = crate::http::serve_with(
+        listen,
+        Arc::clone(metrics),
+        Arc::clone(health),
+        not_ready,
+        stop,
+    )
+    .await
+    .map_err(|e| ConfigError::invalid("http.listen", format!("cannot listen on {listen}: {e}")))?;
+    tracing::info!(%addr, "serving /metrics /healthz /readyz");
+    Ok(stop_tx)
+}
+
+/// `roadpulse ingest`: HTTP in, the raw topic out, until SIGTERM or Ctrl-C.
+pub async fn ingest(args: &ConfigArgs) -> Result<(), AppError> {
+    let config = load_config(args)?;
+    telemetry::init_tracing(config.log.format);
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let not_ready = "not ready: Kafka is not reachable, or the endpoint is stopping\n";
+    let _stop_http = serve_http(&config, &metrics, &health, not_ready).await?;
+    let stop = async {
+        let signal = wait_for_signal().await;
+        tracing::info!("{signal} received");
+    };
+    crate::ingest::run(&config, metrics, health, stop).await?;
     Ok(())
 }
 
@@ -163,6 +196,12 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     let config = Config::load(args.config.config.as_deref(), std::env::vars(), &sets)?;
     let mut settings = (*crate::pipeline::processor_settings(&config)?).clone();
     settings.idle_timeout_ms = None; // replay has event time only
+    let topic = args
+        .topic
+        .as_deref()
+        .or(config.kafka.input_topics.first().map(String::as_str));
+    // Every task of the replay reads "the topic": its sampling becomes the default.
+    settings.sampling.default = settings.sampling.for_topic(topic);
     let input: Box<dyn Read> = if args.input.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -231,6 +270,12 @@ pub fn generate(args: &GenerateArgs) -> Result<(), AppError> {
     };
     if let Some(start) = args.start_ms {
         cfg.start_ms = start;
+    }
+    if let Some(path) = &args.catalog {
+        let catalog = road_network::connected_catalog(args.segments)
+            .map_err(|e| AppError::Runtime(format!("--catalog: {e}")))?;
+        std::fs::write(path, road_network::catalog_csv(&catalog, args.segments))
+            .map_err(io_err("write", path))?;
     }
     let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout())

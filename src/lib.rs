@@ -23,6 +23,9 @@
 //! simulator, evaluator), [`lab`] (`simulate` and `evaluate` on files), [`demo`]
 //! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
 //! [`http`] (/metrics, /healthz, /readyz).
+//!
+//! Data in besides Kafka producers: [`ingest`] (`roadpulse ingest`, `POST /v1/events`) validates
+//! records with [`codec`] and the domain's rules and produces them to the raw topic.
 
 pub mod app;
 pub mod cli;
@@ -31,6 +34,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod ingest;
 pub mod kafka;
 pub mod lab;
 pub mod pipeline;

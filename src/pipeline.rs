@@ -35,6 +35,7 @@ pub fn processor_settings(config: &Config) -> Result<Arc<ProcessorSettings>, Con
         hysteresis: config.congestion.hysteresis(),
         default_free_flow_kph: config.congestion.default_free_flow_kph,
         catalog: Arc::new(load_catalog(config)?),
+        sampling: config.probes.rules(),
         detection: config.incidents.enabled.then(ProbeSettings::default),
     }))
 }

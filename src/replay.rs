@@ -185,6 +185,7 @@ mod tests {
             hysteresis: Hysteresis::default(),
             default_free_flow_kph: 50.0,
             catalog: Arc::new(Catalog::default()),
+            sampling: Default::default(),
             detection: None,
         })
     }

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -57,26 +56,6 @@ fn run(cmd: &mut Command) {
         "{cmd:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Incident events keyed by (incident id, status), with the fields that identify a decision.
-fn decisions(events: impl IntoIterator<Item = Value>) -> BTreeMap<(String, String), Vec<Value>> {
-    let mut map: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
-    for e in events {
-        let key = (e["incident_id"].to_string(), e["status"].to_string());
-        let fields = [
-            "segment_id",
-            "started_at",
-            "detected_at",
-            "cleared_at",
-            "algorithm",
-        ]
-        .iter()
-        .map(|f| e[*f].clone())
-        .collect();
-        map.entry(key).or_default().push(Value::Array(fields));
-    }
-    map
 }
 
 #[test]
@@ -160,15 +139,9 @@ fn incidents_flow_through_kafka_and_equal_replay() {
         read.iter()
             .filter_map(|r| serde_json::from_slice(r.value.as_deref()?).ok()),
     );
-    let detected = |m: &BTreeMap<(String, String), Vec<Value>>| -> Vec<(String, Vec<Value>)> {
-        m.iter()
-            .filter(|((_, s), _)| s == "\"detected\"" || s == "\"cleared\"")
-            .map(|((id, s), v)| (format!("{id} {s}"), v.clone()))
-            .collect()
-    };
     assert_eq!(
-        detected(&got),
-        detected(&expected),
+        lifecycle(&got),
+        lifecycle(&expected),
         "every incident detected and cleared once, as replay has it"
     );
     a.stop();

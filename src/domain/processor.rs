@@ -21,6 +21,9 @@ use super::incident::probe::ProbeSettings;
 use super::incident::Report;
 use super::intern::SegmentIds;
 use super::output::{CongestionEvent, Verdict};
+use super::sampling::{Sampling, SamplingRules};
+use super::tracks::Tracks;
+use super::urban::Road;
 use super::window::{StreamTime, WindowSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,8 @@ pub struct ProcessorSettings {
     pub hysteresis: Hysteresis,
     pub default_free_flow_kph: f64,
     pub catalog: Arc<Catalog>,
+    /// How each input's probe pings were sampled.
+    pub sampling: SamplingRules,
     /// Incident detection on: keep each segment's detection history and hand closed windows
     /// (their facts and the reports made in them) on through [`Task::take_closed`].
     pub detection: Option<ProbeSettings>,
@@ -80,6 +85,9 @@ struct Bucket {
     /// Segments changed since the last early update (`updates` mode only; empty otherwise,
     /// so final-only windows pay nothing for it).
     changed: FastSet<u32>,
+    /// Tracks of the probe vehicles whose pings give their position, by segment (empty
+    /// unless pings carry `offset_m`).
+    tracks: FastMap<u32, Tracks>,
     /// Smallest input offset that contributed to any window with this start.
     first_offset: i64,
     /// Reports made in this window (detection on): they go on with its final windows.
@@ -98,8 +106,8 @@ pub struct Closed {
 
 struct Segment {
     state: SegmentState,
-    /// The catalogue's free-flow speed, looked up once.
-    catalog_free_flow: Option<f64>,
+    /// What the catalogue says of the road, looked up once.
+    road: Road,
     /// Changed by a final window since the last [`Task::drain_state_changes`].
     dirty: bool,
     /// Detection history (detection on only; boxed so that it costs a pointer otherwise).
@@ -123,6 +131,8 @@ pub struct Task {
     last_record_wall: Option<i64>,
     stream_time_at_last_record: Option<EpochMillis>,
     next_update_at: Option<i64>,
+    /// Sampling of the probes of this task's input topic that name no listed source.
+    topic_sampling: Sampling,
     /// Closed windows for incident detection, until [`Task::take_closed`].
     closed: Vec<Closed>,
 }
@@ -135,7 +145,6 @@ impl Task {
     /// A task resuming from a committed checkpoint (after a rebalance or a restart).
     pub fn restore(settings: Arc<ProcessorSettings>, from: Checkpoint) -> Self {
         Task {
-            settings,
             stream_time: StreamTime::new(from.stream_time),
             ids: SegmentIds::default(),
             segments: Vec::new(),
@@ -148,7 +157,14 @@ impl Task {
             stream_time_at_last_record: from.stream_time,
             next_update_at: None,
             closed: Vec::new(),
+            topic_sampling: settings.sampling.default,
+            settings,
         }
+    }
+
+    /// Names the input topic this task reads, whose sampling setting its probes take.
+    pub fn set_input_topic(&mut self, topic: &str) {
+        self.topic_sampling = self.settings.sampling.for_topic(Some(topic));
     }
 
     pub fn stream_time(&self) -> Option<EpochMillis> {
@@ -207,6 +223,7 @@ impl Task {
             let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
                 aggs: spare.take().unwrap_or_default(),
                 changed: FastSet::default(),
+                tracks: FastMap::default(),
                 first_offset: offset,
                 reports: Vec::new(),
             });
@@ -219,7 +236,16 @@ impl Task {
                 EventBody::Probe {
                     speed_kph,
                     vehicle_id,
-                } => agg.add_probe(*speed_kph, *vehicle_id),
+                    source,
+                    offset_m,
+                } => {
+                    let rules = &self.settings.sampling;
+                    let sampling = rules.for_probe(self.topic_sampling, *source);
+                    agg.add_probe(*speed_kph, *vehicle_id, sampling);
+                    if let (Some(v), Some(x)) = (vehicle_id, offset_m) {
+                        bucket.tracks.entry(seg).or_default().add(v, ts, *x);
+                    }
+                }
                 EventBody::Detector(d) => agg.add_detector(d),
                 EventBody::Report { .. } => {}
             }
@@ -246,6 +272,7 @@ impl Task {
         let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
             aggs: spare.take().unwrap_or_default(),
             changed: FastSet::default(),
+            tracks: FastMap::default(),
             first_offset: offset,
             reports: Vec::new(),
         });
@@ -259,7 +286,7 @@ impl Task {
         if added {
             self.segments.push(Segment {
                 state: SegmentState::default(),
-                catalog_free_flow: self.settings.catalog.free_flow_kph(id),
+                road: Road::from_catalog(self.settings.catalog.get(id)),
                 dirty: false,
                 history: self.settings.detection.map(|_| Box::default()),
             });
@@ -284,8 +311,9 @@ impl Task {
     }
 
     fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
-        let mut aggs = bucket.aggs;
-        let windows = self.emit_bucket(start, aggs.iter().map(|(s, agg)| (*s, agg)), true, out);
+        let (mut aggs, tracks) = (bucket.aggs, bucket.tracks);
+        let all = aggs.iter().map(|(s, agg)| (*s, agg, tracks.get(s)));
+        let windows = self.emit_bucket(start, all, true, out);
         aggs.clear();
         self.spare = Some(aggs);
         // The facts of the closed window's segments (folded into their detection history just
@@ -312,17 +340,17 @@ impl Task {
     }
 
     /// Every window starting at or before this is closed (None before the first record): the
-    /// partition's mark for incident detection.
+    /// partition's mark for incident detection. It moves once per window advance.
     pub fn closed_through(&self) -> Option<EpochMillis> {
         self.stream_time
             .get()
-            .map(|t| self.settings.window.closed_through(t))
+            .map(|t| self.settings.window.newest_closed_start(t))
     }
 
     fn emit_bucket<'w>(
         &mut self,
         start: EpochMillis,
-        aggs: impl Iterator<Item = (u32, &'w WindowAgg)>,
+        aggs: impl Iterator<Item = (u32, &'w WindowAgg, Option<&'w Tracks>)>,
         is_final: bool,
         out: &mut Vec<CongestionEvent>,
     ) -> Vec<(u32, Facts)> {
@@ -332,13 +360,13 @@ impl Task {
         let mut facts = Vec::new();
         let ranks = self.ids.ranks();
         let mut sorted: Vec<_> = aggs
-            .map(|(seg, agg)| (ranks[seg as usize], seg, agg))
+            .map(|(seg, agg, tracks)| (ranks[seg as usize], seg, agg, tracks))
             .collect();
         sorted.sort_unstable_by_key(|a| a.0);
-        for (_, seg, agg) in sorted {
+        for (_, seg, agg, tracks) in sorted {
             let segment = &mut self.segments[seg as usize];
             let verdict = Verdict {
-                catalog_free_flow: segment.catalog_free_flow,
+                road: segment.road,
                 default_free_flow: settings.default_free_flow_kph,
                 hysteresis: settings.hysteresis,
                 state: &mut segment.state,
@@ -347,7 +375,7 @@ impl Task {
                 segment.dirty = true;
                 self.dirty_segments.push(seg);
             }
-            let measures = agg.measures(spec.size_ms);
+            let measures = agg.measures(spec.size_ms, tracks);
             let event = CongestionEvent::build(
                 self.ids.get(seg),
                 start,
@@ -404,20 +432,25 @@ impl Task {
     }
 
     fn emit_updates(&mut self, out: &mut Vec<CongestionEvent>) {
-        let mut changed: Vec<(EpochMillis, Vec<(u32, WindowAgg)>)> = Vec::new();
+        type Changed = (u32, WindowAgg, Option<Tracks>);
+        let mut changed: Vec<(EpochMillis, Vec<Changed>)> = Vec::new();
         for (start, bucket) in self.windows.iter_mut() {
-            let aggs = &bucket.aggs;
-            let dirty: Vec<(u32, WindowAgg)> = bucket
+            let (aggs, tracks) = (&bucket.aggs, &bucket.tracks);
+            let dirty: Vec<Changed> = bucket
                 .changed
                 .drain()
-                .filter_map(|seg| aggs.get(&seg).map(|agg| (seg, agg.clone())))
+                .filter_map(|seg| {
+                    let agg = aggs.get(&seg)?.clone();
+                    Some((seg, agg, tracks.get(&seg).cloned()))
+                })
                 .collect();
             if !dirty.is_empty() {
                 changed.push((*start, dirty));
             }
         }
         for (start, aggs) in changed {
-            self.emit_bucket(start, aggs.iter().map(|(s, a)| (*s, a)), false, out);
+            let all = aggs.iter().map(|(s, a, t)| (*s, a, t.as_ref()));
+            self.emit_bucket(start, all, false, out);
         }
     }
 

@@ -33,6 +33,7 @@ fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<Proces
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(catalog),
+        sampling: Default::default(),
         detection: None,
     })
 }
@@ -52,6 +53,8 @@ fn probe(segment: &'static str, ts: i64, speed: f64) -> RawEvent<'static> {
         body: EventBody::Probe {
             speed_kph: speed,
             vehicle_id: Some("v"),
+            source: None,
+            offset_m: None,
         },
     }
 }
@@ -92,9 +95,10 @@ fn window_closes_exactly_at_end_plus_grace() {
     assert_eq!(keys(&out), vec![("A", 0, 2)]);
     let w = &out[0];
     assert_eq!((w.window_end, w.is_final), (60_000, true));
-    assert!(
-        (w.speed_kph.unwrap() - 58.33).abs() < 0.01,
-        "harmonic mean of 50 and 70"
+    assert_eq!(
+        w.speed_kph,
+        Some(60.0),
+        "time-sampled pings (the default): the mean of 50 and 70"
     );
 }
 

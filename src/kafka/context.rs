@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::{Partition, Statistics};
 use rdkafka::TopicPartitionList;
 
+use super::client::error_kind;
 use super::io::PartitionKey;
 use super::shared::Shared;
 use super::Health;
@@ -37,20 +38,6 @@ fn keys(tpl: &TopicPartitionList) -> Vec<PartitionKey> {
         .iter()
         .map(|e| (Arc::from(e.topic()), e.partition()))
         .collect()
-}
-
-/// A small fixed set of labels for client errors.
-pub(crate) fn error_kind(e: &KafkaError) -> &'static str {
-    match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::AllBrokersDown) => "all_brokers_down",
-        Some(RDKafkaErrorCode::BrokerTransportFailure) | Some(RDKafkaErrorCode::Resolve) => {
-            "transport"
-        }
-        Some(RDKafkaErrorCode::Authentication)
-        | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => "authentication",
-        Some(RDKafkaErrorCode::MessageTimedOut) => "timeout",
-        _ => "other",
-    }
 }
 
 /// Records not yet handed to this worker: from what it has read (or, before its first

@@ -49,7 +49,7 @@ pub(crate) struct DeliveryContext {
 
 impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        telemetry::kafka_error(&self.metrics, super::context::error_kind(&error), reason);
+        telemetry::kafka_error(&self.metrics, super::client::error_kind(&error), reason);
     }
 }
 

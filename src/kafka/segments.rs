@@ -109,6 +109,7 @@ impl SegmentSide {
         committed: Checkpoint,
     ) -> Task {
         let mut task = Task::restore(Arc::clone(&self.settings), committed);
+        task.set_input_topic(topic);
         let Some(which) = io.output.changelog_of(topic) else {
             return task;
         };

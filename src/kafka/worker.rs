@@ -194,7 +194,7 @@ impl Loop {
                     timeout = Duration::ZERO;
                 }
                 Some(Err(e)) => {
-                    let kind = super::context::error_kind(&e);
+                    let kind = super::client::error_kind(&e);
                     telemetry::kafka_error(&self.metrics, kind, &e.to_string());
                     break;
                 }

@@ -5,8 +5,8 @@
 //! in [`Metrics::new`], so nothing can panic later on a duplicate registration.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -41,6 +41,69 @@ pub struct Metrics {
     pub detection_waiting: IntGauge,
     pub detection_late_windows: IntCounter,
     pub build_info: IntGaugeVec,
+    /// `roadpulse ingest` (`POST /v1/events`); labelled families stay absent elsewhere.
+    pub ingest: IngestMetrics,
+}
+
+/// The HTTP ingest endpoint's metrics.
+pub struct IngestMetrics {
+    pub requests: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub records: IntCounterVec,
+    pub rejected: IntCounterVec,
+    pub in_flight_bytes: IntGauge,
+}
+
+impl IngestMetrics {
+    fn new(r: &Registry) -> Self {
+        let seconds = HistogramOpts::new(
+            "roadpulse_ingest_request_seconds",
+            "Time from a POST /v1/events request's arrival to its answer (acknowledgements included), by HTTP status code.",
+        )
+        .buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]);
+        let request_seconds = HistogramVec::new(seconds, &["code"]).expect("valid metric name");
+        r.register(Box::new(request_seconds.clone()))
+            .expect("metric registered once");
+        IngestMetrics {
+            requests: counter_vec(
+                r,
+                "roadpulse_ingest_requests_total",
+                "POST /v1/events requests answered, by HTTP status code.",
+                &["code"],
+            ),
+            request_seconds,
+            records: counter_vec(
+                r,
+                "roadpulse_ingest_records_total",
+                "Records of POST /v1/events, by outcome: accepted (acknowledged by Kafka), rejected (invalid, never written), failed (not acknowledged; the client resends).",
+                &["outcome"],
+            ),
+            rejected: counter_vec(
+                r,
+                "roadpulse_ingest_rejected_records_total",
+                "Records rejected by validation, by kind.",
+                &["kind"],
+            ),
+            in_flight_bytes: gauge(
+                r,
+                "roadpulse_ingest_in_flight_bytes",
+                "Bytes of request bodies admitted whose records Kafka has not acknowledged yet (bounded by ingest.max_in_flight_bytes).",
+            ),
+        }
+    }
+
+    /// Shows every outcome and rejection kind at 0 from the start (called by the ingest
+    /// process only, so a worker's /metrics does not list them).
+    pub fn init_labels(&self, kinds: &[&str]) {
+        for outcome in ["accepted", "rejected", "failed"] {
+            self.records.with_label_values(&[outcome]).inc_by(0);
+        }
+        for kind in kinds {
+            self.rejected.with_label_values(&[kind]).inc_by(0);
+        }
+    }
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -244,6 +307,7 @@ impl Metrics {
                 "Build information; value is always 1.",
                 &["version"],
             ),
+            ingest: IngestMetrics::new(&r),
             registry: r,
         };
         m.build_info

@@ -2,6 +2,7 @@
 //! facts of the worker, each updating its metric and logging in one place so the two never
 //! drift. Nothing else in the crate calls `prometheus` directly.
 
+mod ingest;
 pub mod metrics;
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use crate::domain::congestion::Level;
 use crate::domain::event::InvalidEvent;
 use crate::domain::incident::{IncidentEvent, Status};
 use crate::domain::output::CongestionEvent;
+pub use ingest::*;
 pub use metrics::Metrics;
 
 /// Log output format.

@@ -66,15 +66,38 @@ impl Judge<'_> {
         let judged = self.judged(w);
         let signals: Vec<(u32, Signals)> =
             judged.iter().map(|&j| (j, self.signals(j, w))).collect();
-        let steps: Vec<Vec<Step>> = signals
-            .iter()
-            .map(|(j, s)| self.episodes(*j, s, w.end))
-            .collect();
+        let rules = self.settings.algorithms.len();
+        let mut steps = vec![Step::default(); signals.len() * rules];
+        for ((j, s), steps) in signals.iter().zip(steps.chunks_mut(rules.max(1))) {
+            self.episodes(*j, s, w.end, steps);
+        }
         for (i, (k, s)) in signals.iter().enumerate() {
             if self.owned(*k) {
-                self.events(*k, s, &steps[i], &signals, w, out);
+                let steps = &steps[i * rules..(i + 1) * rules];
+                self.events(*k, s, steps, &signals, w, out);
             }
         }
+    }
+
+    /// Runs `f` on segment `j`'s state: the stored one, or a default one kept only if `f`
+    /// leaves something in it (a quiet segment costs no allocation). Marks it dirty when `f`
+    /// says it changed it.
+    fn with_state<R>(&mut self, j: u32, f: impl FnOnce(&mut SegState) -> (R, bool)) -> R {
+        let (r, changed) = match self.states.get_mut(&j) {
+            Some(st) => f(st),
+            None => {
+                let mut st = SegState::default();
+                let out = f(&mut st);
+                if !st.is_default() {
+                    self.states.insert(j, st);
+                }
+                out
+            }
+        };
+        if changed {
+            self.dirty.insert(j);
+        }
+        r
     }
 
     fn owned(&self, seg: u32) -> bool {
@@ -153,62 +176,88 @@ impl Judge<'_> {
             .flat_map(|st| st.reports.iter());
         (s.reports, s.report_kind) =
             reports::corroborating(near, w.end, self.settings.report_ttl_ms);
-        let state = self.states.entry(j).or_default();
-        let before = (state.run, state.since);
-        let mut changed = false;
-        state.pairs.resize(downs.len(), Default::default());
-        for (i, d) in downs.iter().enumerate() {
-            let stations = (
-                own.and_then(|f| f.station),
-                w.facts.get(d).and_then(|f| f.station),
-            );
-            let m = match stations {
-                (Some(a), Some(b)) => Some(PairMeasures::of(&a, &b)),
-                _ => None,
+        let stations: Vec<_> = downs
+            .iter()
+            .map(|d| {
+                match (
+                    own.and_then(|f| f.station),
+                    w.facts.get(d).and_then(|f| f.station),
+                ) {
+                    (Some(a), Some(b)) => Some(PairMeasures::of(&a, &b)),
+                    _ => None,
+                }
+            })
+            .collect();
+        self.with_state(j, |state| {
+            let before = (state.run, state.since);
+            let mut changed = false;
+            for (i, m) in stations.iter().enumerate() {
+                let old = state.pairs.get(i).copied().unwrap_or_default();
+                let mut pair = old;
+                s.california |= pair.0.step(m.as_ref());
+                s.cal_tentative |= pair.0.tentative();
+                s.apid |= pair.1.step(m.as_ref());
+                s.apid_pending |= pair.1.pending();
+                s.pair = s.pair.or(*m);
+                if pair != old {
+                    if state.pairs.len() <= i {
+                        state.pairs.resize(stations.len(), Default::default());
+                    }
+                    state.pairs[i] = pair;
+                    changed = true;
+                }
+            }
+            let judged = s
+                .view
+                .filter(|v| v.dev.is_some() && !down_unknown)
+                .map(|_| s.probe_edge);
+            s.probe_alarm = state.run.step(judged, &p);
+            state.since = if s.any() {
+                Some(state.since.unwrap_or(w.start))
+            } else {
+                None
             };
-            let pair = &mut state.pairs[i];
-            let old = *pair;
-            s.california |= pair.0.step(m.as_ref());
-            s.cal_tentative |= pair.0.tentative();
-            s.apid |= pair.1.step(m.as_ref());
-            s.apid_pending |= pair.1.pending();
-            s.pair = s.pair.or(m);
-            changed |= old != *pair;
-        }
-        let judged = s
-            .view
-            .filter(|v| v.dev.is_some() && !down_unknown)
-            .map(|_| s.probe_edge);
-        s.probe_alarm = state.run.step(judged, &p);
-        state.since = if s.any() {
-            Some(state.since.unwrap_or(w.start))
-        } else {
-            None
-        };
-        if changed || before != (state.run, state.since) {
-            self.dirty.insert(j);
-        }
+            ((), changed || before != (state.run, state.since))
+        });
         s
     }
 
-    fn episodes(&mut self, j: u32, s: &Signals, end: EpochMillis) -> Vec<Step> {
+    fn episodes(&mut self, j: u32, s: &Signals, end: EpochMillis, steps: &mut [Step]) {
         let algorithms = &self.settings.algorithms;
         let lifecycle = self.settings.lifecycle;
-        let state = self.states.entry(j).or_default();
-        state.episodes.resize(algorithms.len(), Default::default());
-        let mut steps = Vec::with_capacity(algorithms.len());
-        let mut changed = false;
-        for (e, a) in state.episodes.iter_mut().zip(algorithms) {
-            let old = *e;
-            let closed = e.advance(end, s.impacted(*a), &lifecycle);
-            let opened = e.open(end, s.decide(*a).is_some());
-            changed |= old != *e;
-            steps.push(Step { opened, closed });
-        }
+        let (states, dirty) = (&mut *self.states, &mut *self.dirty);
+        let mut judge = |state: &mut SegState| {
+            let mut changed = false;
+            for (rule, a) in algorithms.iter().enumerate() {
+                let old = state.episodes.get(rule).copied().unwrap_or_default();
+                let mut e = old;
+                let closed = e.advance(end, s.impacted(*a), &lifecycle);
+                let opened = e.open(end, s.decide(*a).is_some());
+                steps[rule] = Step { opened, closed };
+                if e != old {
+                    if state.episodes.len() <= rule {
+                        state.episodes.resize(algorithms.len(), Default::default());
+                    }
+                    state.episodes[rule] = e;
+                    changed = true;
+                }
+            }
+            changed
+        };
+        let changed = match states.get_mut(&j) {
+            Some(st) => judge(st),
+            None => {
+                let mut st = SegState::default();
+                let changed = judge(&mut st);
+                if !st.is_default() {
+                    states.insert(j, st);
+                }
+                changed
+            }
+        };
         if changed {
-            self.dirty.insert(j);
+            dirty.insert(j);
         }
-        steps
     }
 
     /// Whether neighbour `n` goes before `k` when both open an episode in one window: the
@@ -238,39 +287,51 @@ impl Judge<'_> {
         w: &Window,
         out: &mut Vec<IncidentEvent>,
     ) {
-        let algorithms = self.settings.algorithms.clone();
-        for (rule, a) in algorithms.iter().enumerate() {
+        let rules = self.settings.algorithms.len();
+        for rule in 0..rules {
+            let a = self.settings.algorithms[rule];
             let step = steps.get(rule).copied().unwrap_or_default();
-            let extent = self.extent(k, *a, all, w);
-            let blocked = step.opened && self.blocked(k, rule, w.end);
-            let raise = step.opened && !blocked;
-            let candidate = raise.then(|| self.candidate(k, s, *a, w));
-            let state = self.states.entry(k).or_default();
-            state.raised.resize(algorithms.len(), None);
-            let slot = &mut state.raised[rule];
-            if let Some(event) = slot.as_mut() {
-                let severity = s.ratio.map(Severity::from_ratio);
-                if step.closed {
-                    event.status = Status::Cleared;
-                    event.cleared_at = Some(w.end);
-                    out.push(event.clone());
-                    *slot = None;
-                    self.dirty.insert(k);
-                } else if severity.is_some_and(|v| v > event.severity)
-                    || extent > event.evidence.extent
-                {
-                    event.severity = event.severity.max(severity.unwrap_or(Severity::Minor));
-                    event.evidence.extent = event.evidence.extent.max(extent);
-                    event.status = Status::Updated;
-                    out.push(event.clone());
-                    self.dirty.insert(k);
+            let raised = self
+                .states
+                .get(&k)
+                .is_some_and(|st| st.raised.get(rule).is_some_and(Option::is_some));
+            if !raised && !step.opened {
+                continue;
+            }
+            let extent = self.extent(k, a, all, w);
+            let raise = step.opened && !self.blocked(k, rule, w.end);
+            let candidate = raise.then(|| self.candidate(k, s, a, w));
+            let severity = s.ratio.map(Severity::from_ratio);
+            self.with_state(k, |state| {
+                if state.raised.len() < rules {
+                    state.raised.resize(rules, None);
                 }
-            }
-            if let Some(event) = candidate {
-                out.push(event.clone());
-                self.states.entry(k).or_default().raised[rule] = Some(event);
-                self.dirty.insert(k);
-            }
+                let slot = &mut state.raised[rule];
+                let mut changed = false;
+                if let Some(event) = slot.as_mut() {
+                    if step.closed {
+                        event.status = Status::Cleared;
+                        event.cleared_at = Some(w.end);
+                        out.push(event.clone());
+                        *slot = None;
+                        changed = true;
+                    } else if severity.is_some_and(|v| v > event.severity)
+                        || extent > event.evidence.extent
+                    {
+                        event.severity = event.severity.max(severity.unwrap_or(Severity::Minor));
+                        event.evidence.extent = event.evidence.extent.max(extent);
+                        event.status = Status::Updated;
+                        out.push(event.clone());
+                        changed = true;
+                    }
+                }
+                if let Some(event) = candidate {
+                    out.push(event.clone());
+                    *slot = Some(event);
+                    changed = true;
+                }
+                ((), changed)
+            });
         }
     }
 

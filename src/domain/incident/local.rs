@@ -70,4 +70,9 @@ impl LocalDetection {
     pub fn tasks(&self) -> &[DetectionTask] {
         &self.tasks
     }
+
+    /// The detection partitions, to take their state out and put it back (tests, tools).
+    pub fn tasks_mut(&mut self) -> &mut [DetectionTask] {
+        &mut self.tasks
+    }
 }

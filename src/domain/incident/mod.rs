@@ -36,6 +36,8 @@ pub mod episode;
 pub mod facts;
 pub mod history;
 pub mod judge;
+#[cfg(test)]
+mod judge_tests;
 pub mod local;
 pub mod network;
 pub mod pair;

@@ -56,6 +56,15 @@ impl SegState {
             && self.raised.iter().all(Option::is_none)
     }
 
+    /// Bytes held on the heap by this state's vectors (reports and incidents roughly).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.pairs.capacity() * size_of::<(California, Apid)>()
+            + self.episodes.capacity() * size_of::<Episode>()
+            + self.reports.capacity() * (size_of::<Report>() + 48)
+            + self.raised.capacity() * size_of::<Option<IncidentEvent>>()
+    }
+
     pub fn encode(&self, buf: &mut Vec<u8>) {
         buf.clear();
         buf.push(VERSION);

@@ -92,6 +92,8 @@ pub struct DetectionTask {
     /// Records below this offset were read before the restore this task resumed from.
     replay_until: Option<i64>,
     late: u64,
+    /// Final windows received (the partition's share of the routed load).
+    received: u64,
 }
 
 impl DetectionTask {
@@ -121,7 +123,18 @@ impl DetectionTask {
             position: None,
             replay_until: None,
             late: 0,
+            received: 0,
         }
+    }
+
+    /// A new task for the same partition, with no state: what a restore starts from.
+    pub fn fresh(&self) -> DetectionTask {
+        DetectionTask::new(
+            Arc::clone(&self.routing),
+            Arc::clone(&self.settings),
+            self.partition,
+            self.marks.expected().to_vec(),
+        )
     }
 
     fn read(&mut self, offset: Option<i64>) -> bool {
@@ -148,6 +161,7 @@ impl DetectionTask {
             windows,
             reports,
         } = batch;
+        self.received += windows.len() as u64;
         let mut facts: Vec<(u32, Facts)> = Vec::with_capacity(windows.len());
         for (id, f) in windows {
             facts.push((self.segs.index(&id), f));
@@ -278,6 +292,11 @@ impl DetectionTask {
         self.late
     }
 
+    /// Final windows received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
     /// Segments with detection state here.
     pub fn keys(&self) -> usize {
         self.states.len()
@@ -286,6 +305,20 @@ impl DetectionTask {
     /// Windows waiting for the watermark.
     pub fn waiting(&self) -> usize {
         self.pending.values().map(|w| w.facts.len()).sum()
+    }
+
+    /// Heap bytes held by the keys' state and the waiting windows, roughly: the map slots and
+    /// each state's vectors (state-size accounting).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let states = self.states.capacity() * (size_of::<u32>() + size_of::<SegState>());
+        let vectors: usize = self.states.values().map(SegState::heap_bytes).sum();
+        let waiting: usize = self
+            .pending
+            .values()
+            .map(|w| w.facts.capacity() * (size_of::<u32>() + size_of::<Facts>()))
+            .sum();
+        states + vectors + waiting
     }
 
     fn encode_meta(&self, buf: &mut Vec<u8>) {

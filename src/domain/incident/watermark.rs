@@ -81,6 +81,11 @@ impl Watermarks {
         low
     }
 
+    /// The partition count of each input topic.
+    pub fn expected(&self) -> &[u32] {
+        &self.expected
+    }
+
     pub fn marks(&self) -> impl Iterator<Item = (Input, Mark)> + '_ {
         self.marks.iter().map(|(k, v)| (*k, *v))
     }
