@@ -1,7 +1,7 @@
 // apache-avro's plain datum functions (deprecated in 0.22 for a builder API) are the reference.
 #![allow(deprecated)]
 //! The in-process pipeline, decode → window → encode, in events per second on one core
-//! (DESIGN.md §8 target: ≥ 3 M/s), in JSON and in Avro (Confluent wire format, the raw
+//! (docs/architecture.md §8 target: ≥ 3 M/s), in JSON and in Avro (Confluent wire format, the raw
 //! events' writer schema resolved once). Also each stage alone, to see where time goes.
 //! Run: `cargo bench --bench pipeline` (only Avro: `cargo bench --bench pipeline -- avro`).
 
@@ -27,6 +27,8 @@ fn settings() -> Arc<ProcessorSettings> {
         default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(SEGMENTS)),
         future: roadpulse::domain::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: None,
     })
 }
 

@@ -20,6 +20,7 @@ use crate::domain::catalog::Catalog;
 use crate::domain::congestion::Hysteresis;
 use crate::domain::event::{EventBody, RawEvent};
 use crate::domain::future::{FutureBound, Reference};
+use crate::domain::incident::probe::ProbeSettings;
 use crate::domain::processor::{EmitMode, ProcessorSettings, Task};
 use crate::domain::window::WindowSpec;
 
@@ -44,6 +45,8 @@ fn settings(future: FutureBound) -> Arc<ProcessorSettings> {
         default_free_flow_kph: 50.0,
         catalog: Arc::new(Catalog::default()),
         future,
+        sampling: Default::default(),
+        detection: Some(ProbeSettings::default()),
     })
 }
 
@@ -191,6 +194,8 @@ pub fn checkpoint(data: &[u8]) {
             body: EventBody::Probe {
                 speed_kph: 50.0,
                 vehicle_id: None,
+                source: None,
+                offset_m: None,
             },
         };
         for (i, ts) in [base, base.saturating_add(60_000), wall, 0]
@@ -207,22 +212,23 @@ pub fn checkpoint(data: &[u8]) {
     }
 }
 
-/// Segment-state changelog records: a decoded state re-encodes to one that decodes equal, and
-/// restored into a task it takes part in closing windows (hysteresis, learned free flow).
+/// Segment-state changelog records (JSON state, binary detection history): a decoded record
+/// re-encodes to bytes that decode and re-encode to the same bytes, and restored into a task
+/// it takes part in closing windows (hysteresis, learned free flow, detection history).
 pub fn changelog(data: &[u8]) {
     use crate::codec::state::{decode, encode};
-    let Ok(state) = decode(data) else {
+    let Ok((state, history)) = decode(data) else {
         return;
     };
     let mut buf = Vec::new();
-    encode(&state, &mut buf);
-    assert_eq!(
-        decode(&buf).ok().as_ref(),
-        Some(&state),
-        "changelog round trip"
-    );
+    encode(&state, history.as_ref(), &mut buf);
+    let (again, again_history) = decode(&buf).expect("a re-encoded changelog record decodes");
+    assert_eq!(again, state, "changelog round trip");
+    let mut twice = Vec::new();
+    encode(&again, again_history.as_ref(), &mut twice);
+    assert_eq!(twice, buf, "changelog round trip");
     let mut t = task(FutureBound::OFF);
-    t.restore_segment("s", state);
+    t.restore_segment("s", state, history);
     let mut out = Vec::new();
     for (i, (ts, speed)) in [(0, 10.0), (61_000, 120.0), (200_000, 0.0), (400_000, 55.0)]
         .into_iter()
@@ -234,12 +240,14 @@ pub fn changelog(data: &[u8]) {
             body: EventBody::Probe {
                 speed_kph: speed,
                 vehicle_id: Some("v"),
+                source: None,
+                offset_m: None,
             },
         };
         t.on_event(i as i64, &e, ts, &mut out);
     }
     t.close_all(&mut out);
-    t.drain_state_changes(|_, s| encode(s, &mut buf));
+    t.drain_state_changes(|_, s, h| encode(s, h, &mut buf));
 }
 
 /// The segment catalogue (a UTF-8 file): parsed, then used as the worker uses it.
@@ -257,9 +265,17 @@ pub fn catalog_csv(data: &[u8]) {
             "{id}: {free_flow}"
         );
     }
-    let engine = crate::domain::incident::engine::Engine::new(&catalog, Default::default());
+    // The catalogue's links become detection's network and routing (any graph, any ids).
+    let net = std::sync::Arc::new(crate::domain::incident::network::Network::from_catalog(
+        &catalog,
+    ));
+    let routing = crate::domain::incident::route::Routing::new(std::sync::Arc::clone(&net), 2, 7);
     for id in catalog.ids().take(100) {
-        let _ = engine.corridor_of(id);
+        let i = net
+            .index(id)
+            .expect("every catalogue segment is in the network");
+        assert!(net.neighbourhood(i, 2).contains(&i));
+        routing.destinations(id, |p| assert!(p < 7));
     }
 }
 

@@ -1,5 +1,6 @@
 //! The worker's HTTP face: `/metrics` (Prometheus text), `/healthz` (the process and its
 //! consumer are alive) and `/readyz` (the group has assigned this worker its partitions).
+//! `roadpulse ingest` serves the same three with its own meaning of ready ([`serve_with`]).
 
 use std::sync::Arc;
 
@@ -16,14 +17,28 @@ use crate::telemetry::Metrics;
 struct AppState {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// The /readyz body while not ready.
+    not_ready: &'static str,
 }
 
+/// The worker's not-ready answer.
+pub const NOT_ASSIGNED: &str = "not ready: no partition assignment yet\n";
+
 pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
+    router_with(metrics, health, NOT_ASSIGNED)
+}
+
+/// The same endpoints with another process's reason for not being ready.
+pub fn router_with(metrics: Arc<Metrics>, health: Arc<Health>, not_ready: &'static str) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(AppState { metrics, health })
+        .with_state(AppState {
+            metrics,
+            health,
+            not_ready,
+        })
 }
 
 async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
@@ -49,11 +64,7 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    status(
-        s.health.is_ready(),
-        "ready\n",
-        "not ready: no partition assignment yet\n",
-    )
+    status(s.health.is_ready(), "ready\n", s.not_ready)
 }
 
 /// Binds `listen` and serves until `stop` resolves. Returns the bound address.
@@ -63,9 +74,20 @@ pub async fn serve(
     health: Arc<Health>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_with(listen, metrics, health, NOT_ASSIGNED, stop).await
+}
+
+/// [`serve`] with another process's not-ready answer.
+pub async fn serve_with(
+    listen: &str,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    not_ready: &'static str,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(metrics, health);
+    let app = router_with(metrics, health, not_ready);
     let handle = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)

@@ -23,6 +23,9 @@
 //! simulator, evaluator), [`lab`] (`simulate` and `evaluate` on files), [`demo`]
 //! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
 //! [`http`] (/metrics, /healthz, /readyz).
+//!
+//! Data in besides Kafka producers: [`ingest`] (`roadpulse ingest`, `POST /v1/events`) validates
+//! records with [`codec`] and the domain's rules and produces them to the raw topic.
 
 // Under `cargo fuzz` (`--cfg fuzzing`) the crate is only its pure parts and codecs: no
 // librdkafka, tokio, HTTP or metrics (Cargo.toml leaves those dependencies out), so the fuzz
@@ -40,6 +43,8 @@ pub mod domain;
 pub mod fuzzing;
 #[cfg(not(fuzzing))]
 pub mod http;
+#[cfg(not(fuzzing))]
+pub mod ingest;
 #[cfg(not(fuzzing))]
 pub mod kafka;
 /// The Kafka adapter's pure formats, for the fuzz targets.

@@ -6,6 +6,7 @@
 pub mod avro;
 pub mod json;
 pub mod registry;
+pub mod routed;
 pub mod state;
 
 use crate::config::{Config, Format};

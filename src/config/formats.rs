@@ -12,7 +12,7 @@ use super::{ConfigError, Duration, KafkaConfig};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// The JSON forms of DESIGN.md §3.
+    /// The JSON forms of docs/architecture.md §3.
     #[default]
     Json,
     /// Avro binary of schemas/*.avsc in the Confluent wire format (magic 0, schema id).

@@ -14,8 +14,12 @@ use serde::{Deserialize, Serialize};
 
 mod address;
 mod formats;
+mod ingest;
+mod probes;
 mod sections;
 pub use formats::*;
+pub use ingest::*;
+pub use probes::*;
 pub use sections::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,29 +50,33 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub window: WindowConfig,
     pub congestion: CongestionConfig,
+    pub probes: ProbesConfig,
     pub incidents: IncidentsConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
     pub formats: FormatsConfig,
     pub schema_registry: SchemaRegistryConfig,
+    pub ingest: IngestConfig,
     /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
     #[serde(skip)]
     pub ignored_env: Vec<String>,
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 10] = [
     "kafka",
     "window",
     "congestion",
+    "probes",
     "incidents",
     "http",
     "log",
     "formats",
     "schema_registry",
+    "ingest",
 ];
 /// Keys whose values are lists; an env or flag value for them may be comma-separated.
-const LIST_KEYS: [&str; 1] = ["kafka.input_topics"];
+const LIST_KEYS: [&str; 2] = ["kafka.input_topics", "ingest.tokens"];
 
 impl Config {
     /// Loads and validates: file (if any), then environment, then `--set` overrides.
@@ -132,10 +140,19 @@ impl Config {
         self.kafka.validate()?;
         self.window.validate()?;
         self.congestion.validate()?;
+        self.probes.validate(&self.kafka)?;
         self.incidents.validate()?;
         self.http.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;
+        self.ingest.validate(&self.kafka)?;
+        let spec = self.window.spec();
+        if self.incidents.enabled && spec.advance_ms != spec.size_ms {
+            return Err(ConfigError::invalid(
+                "window.advance",
+                "incident detection needs tumbling windows (advance = size): leave window.advance unset, or set incidents.enabled = false",
+            ));
+        }
         let incidents = &self.kafka.incidents_topic;
         if self.incidents.enabled && self.formats.output_format(incidents) == Format::Avro {
             return Err(ConfigError::invalid(
@@ -156,6 +173,9 @@ impl Config {
         }
         if shown.schema_registry.password.is_some() {
             shown.schema_registry.password = Some("***".into());
+        }
+        for token in shown.ingest.tokens.iter_mut() {
+            *token = "***".into();
         }
         let mut text = toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot render config: {e}\n"));

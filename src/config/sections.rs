@@ -386,32 +386,37 @@ impl CongestionConfig {
     }
 }
 
-/// Incident detection on the Kafka path (see the README, "Incident detection").
+/// Incident detection (see the README, "Incident detection").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IncidentsConfig {
-    /// Route final windows and reports by corridor and run incident detection.
+    /// Route final windows and reports to the detection keys around them and detect incidents.
     pub enabled: bool,
-    /// How far a corridor's stream time may pass a window before it is judged without the
-    /// segments that have not reported it yet.
-    pub lateness: Duration,
+    /// A detection key receives the windows of every segment within this many links of it.
+    /// 2 is what the detection rules need; 3 and 4 only measure a queue's extent further.
+    pub neighbourhood_hops: u32,
+    /// No longer used: detection waits for every input partition's watermark. Accepted so
+    /// that older configuration files still load; `check-config` says it is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lateness: Option<Duration>,
 }
 
 impl Default for IncidentsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            lateness: Duration::from_millis(120_000),
+            neighbourhood_hops: 2,
+            lateness: None,
         }
     }
 }
 
 impl IncidentsConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if self.lateness.millis() <= 0 {
+        if !(2..=4).contains(&self.neighbourhood_hops) {
             return Err(ConfigError::invalid(
-                "incidents.lateness",
-                "must be longer than 0s",
+                "incidents.neighbourhood_hops",
+                "must be 2, 3 or 4",
             ));
         }
         Ok(())

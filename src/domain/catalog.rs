@@ -2,11 +2,16 @@
 //!
 //! Format (documented in the README): a CSV text with a header line naming its columns.
 //! `segment_id` and `free_flow_kph` are required; `lanes`, `length_m`, `upstream` and
-//! `downstream` are optional (`upstream`/`downstream` hold `|`-separated segment ids). Blank
+//! `downstream` are optional (`upstream`/`downstream` hold `|`-separated segment ids), and so
+//! are `signal_cycle_s` and `signal_green_s`: the cycle and the effective green time of the
+//! signal at the segment's downstream end, which make it a signalised street segment (see
+//! [`super::urban`]; both or neither, green shorter than the cycle, `length_m` given). Blank
 //! lines and lines starting with `#` are skipped. Parsing takes text, never a path: reading the
 //! file is the caller's business.
 
 use std::collections::HashMap;
+
+use super::urban::Signal;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentInfo {
@@ -15,6 +20,8 @@ pub struct SegmentInfo {
     pub length_m: Option<f64>,
     pub upstream: Vec<String>,
     pub downstream: Vec<String>,
+    /// The signal at the downstream end, on a signalised street.
+    pub signal: Option<Signal>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,12 +95,16 @@ impl Catalog {
                         format!("segment {id}: free_flow_kph must be a positive number"),
                     )
                 })?;
+            let length_m = number(cell(col("length_m")), "length_m", n)?;
+            let cycle = number(cell(col("signal_cycle_s")), "signal_cycle_s", n)?;
+            let green = number(cell(col("signal_green_s")), "signal_green_s", n)?;
             let info = SegmentInfo {
                 free_flow_kph,
                 lanes: number(cell(col("lanes")), "lanes", n)?.map(|v| v as u32),
-                length_m: number(cell(col("length_m")), "length_m", n)?,
+                length_m,
                 upstream: list(cell(col("upstream"))),
                 downstream: list(cell(col("downstream"))),
+                signal: signal(cycle, green, length_m).map_err(|m| err(n, format!("{id}: {m}")))?,
             };
             catalog.segments.insert(id.to_string(), info);
         }
@@ -112,6 +123,27 @@ fn number(cell: Option<&str>, name: &str, line: usize) -> Result<Option<f64>, Ca
             })
     })
     .transpose()
+}
+
+fn signal(
+    cycle_s: Option<f64>,
+    green_s: Option<f64>,
+    length_m: Option<f64>,
+) -> Result<Option<Signal>, String> {
+    let (cycle_s, green_s) = match (cycle_s, green_s) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(g)) => (c, g),
+        _ => return Err("signal_cycle_s and signal_green_s go together".into()),
+    };
+    if !(cycle_s > 0.0 && cycle_s <= 600.0 && green_s > 0.0 && green_s < cycle_s) {
+        return Err(format!(
+            "a signal needs 0 < signal_green_s < signal_cycle_s <= 600, got {green_s} and {cycle_s}"
+        ));
+    }
+    if !length_m.is_some_and(|l| l > 0.0) {
+        return Err("a signalised segment needs its length_m".into());
+    }
+    Ok(Some(Signal { cycle_s, green_s }))
 }
 
 fn list(cell: Option<&str>) -> Vec<String> {
@@ -148,5 +180,23 @@ mod tests {
         let e = Catalog::parse_csv("segment_id,free_flow_kph\n\nA,fast\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(Catalog::parse_csv("id,speed\n").is_err());
+    }
+
+    #[test]
+    fn signal_columns() {
+        let head = "segment_id,free_flow_kph,length_m,signal_cycle_s,signal_green_s\n";
+        let c = Catalog::parse_csv(&format!("{head}A,50,600,90,45\nB,50,600,,\n")).unwrap();
+        let s = c.get("A").unwrap().signal.unwrap();
+        assert_eq!((s.cycle_s, s.green_s), (90.0, 45.0));
+        assert_eq!(c.get("B").unwrap().signal, None);
+        for bad in [
+            "A,50,600,90,\n",
+            "A,50,600,90,95\n",
+            "A,50,,90,45\n",
+            "A,50,600,0,0\n",
+        ] {
+            let e = Catalog::parse_csv(&format!("{head}{bad}")).unwrap_err();
+            assert_eq!(e.line, 2, "{bad}: {e}");
+        }
     }
 }

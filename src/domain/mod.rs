@@ -12,10 +12,15 @@ pub mod intern;
 pub mod output;
 pub mod partition;
 pub mod processor;
+pub mod sampling;
 pub mod sketch;
+pub mod tracks;
+pub mod urban;
 pub mod window;
 
 #[cfg(test)]
 mod processor_tests;
 #[cfg(test)]
 mod processor_time_tests;
+#[cfg(test)]
+mod speed_tests;

@@ -25,6 +25,8 @@ fn settings(window: WindowSpec, emit: EmitMode, future: FutureBound) -> Arc<Proc
         default_free_flow_kph: 50.0,
         catalog: Arc::new(Catalog::default()),
         future,
+        sampling: Default::default(),
+        detection: None,
     })
 }
 
@@ -35,6 +37,8 @@ fn probe(segment: &'static str, ts: i64) -> RawEvent<'static> {
         body: EventBody::Probe {
             speed_kph: 50.0,
             vehicle_id: Some("v"),
+            source: None,
+            offset_m: None,
         },
     }
 }

@@ -1,6 +1,6 @@
 //! Event-time windows: which windows hold a timestamp, and when a window closes.
 //!
-//! Semantics copy Kafka Streams' `TimeWindows` with grace (DESIGN.md §4): windows are aligned
+//! Semantics copy Kafka Streams' `TimeWindows` with grace (docs/architecture.md §4): windows are aligned
 //! to the epoch, `[start, start + size)`; tumbling is hopping with `advance == size`; stream
 //! time is the largest event time a task has seen; a window accepts records while
 //! `stream_time < end + grace` and closes (emits its final result) once
@@ -78,6 +78,13 @@ impl WindowSpec {
             .saturating_sub(self.grace_ms)
             .saturating_sub(self.size_ms)
     }
+
+    /// The newest window start (on the advance grid) that is closed at `stream_time`: it
+    /// moves once per advance, not with every record.
+    pub fn newest_closed_start(&self, stream_time: EpochMillis) -> EpochMillis {
+        let through = self.closed_through(stream_time);
+        through - through.rem_euclid(self.advance_ms)
+    }
 }
 
 /// Stream time of one task: the largest event time seen, never moving backwards.
@@ -107,6 +114,17 @@ mod tests {
 
     fn starts(spec: WindowSpec, ts: i64) -> Vec<i64> {
         spec.starts_for(ts).collect()
+    }
+
+    #[test]
+    fn the_newest_closed_start_moves_once_per_advance() {
+        let spec = WindowSpec::tumbling(60_000, 30_000);
+        // At 150 000 the window [60 000, 120 000) has just closed (120 000 + 30 000).
+        assert_eq!(spec.newest_closed_start(150_000), 60_000);
+        assert_eq!(spec.newest_closed_start(209_999), 60_000);
+        assert_eq!(spec.newest_closed_start(210_000), 120_000);
+        assert!(spec.is_closed(spec.newest_closed_start(150_000), 150_000));
+        assert!(!spec.is_closed(spec.newest_closed_start(150_000) + 60_000, 150_000));
     }
 
     #[test]

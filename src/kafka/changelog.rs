@@ -82,14 +82,14 @@ impl Restorer {
     }
 
     /// Reads `topic` partition `partition` to its end, handing every record's key and value
-    /// to `apply` (which says whether it decoded). `log_end` is a client whose offset queries
+    /// (None: a tombstone, the key was deleted) to `apply` (which says whether it decoded). `log_end` is a client whose offset queries
     /// see the log end (not the stable end): the producer's.
     pub fn restore<C: ClientContext>(
         &self,
         log_end: &Client<C>,
         topic: &str,
         partition: i32,
-        mut apply: impl FnMut(&str, &[u8]) -> bool,
+        mut apply: impl FnMut(&str, Option<&[u8]>) -> bool,
     ) -> Result<Restored, RestoreError> {
         let started = Instant::now();
         let deadline = started + RESTORE_PATIENCE;
@@ -196,7 +196,7 @@ impl Restorer {
         topic: &str,
         partition: i32,
         deadline: Instant,
-        apply: &mut impl FnMut(&str, &[u8]) -> bool,
+        apply: &mut impl FnMut(&str, Option<&[u8]>) -> bool,
         restored: &mut Restored,
     ) -> Result<(), RestoreError> {
         // Events left over from an earlier restore (a late end-of-partition) must not end
@@ -219,9 +219,9 @@ impl Restorer {
                     let (key, value) = (m.key().unwrap_or_default(), m.payload());
                     restored.records += 1;
                     restored.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
-                    let applied = match (std::str::from_utf8(key), value) {
-                        (Ok(id), Some(value)) => apply(id, value),
-                        _ => false,
+                    let applied = match std::str::from_utf8(key) {
+                        Ok(id) => apply(id, value),
+                        Err(_) => false,
                     };
                     if !applied {
                         restored.invalid += 1;

@@ -216,8 +216,21 @@ pub fn replay(
     partitions: u32,
     sets: &[String],
 ) -> BTreeMap<(String, i64), Value> {
+    replay_detecting(dir, records, partitions, sets, false).0
+}
+
+/// `roadpulse replay --partitions N` of `records`: the final windows, and with `incidents`
+/// the incident events too (detection as a worker runs it: the combined rule).
+pub fn replay_detecting(
+    dir: &Path,
+    records: &[Record],
+    partitions: u32,
+    sets: &[String],
+    incidents: bool,
+) -> (BTreeMap<(String, i64), Value>, Vec<Value>) {
     let input = dir.join("input.jsonl");
     let output = dir.join("replay.jsonl");
+    let events = dir.join("replay-incidents.jsonl");
     write_jsonl(&input, records);
     let mut cmd = Command::new(BIN);
     cmd.args(["replay", "--input"])
@@ -226,6 +239,9 @@ pub fn replay(
         .arg(&output)
         .arg("--partitions")
         .arg(partitions.to_string());
+    if incidents {
+        cmd.arg("--incidents").arg(&events);
+    }
     for s in sets {
         cmd.arg("--set").arg(s);
     }
@@ -234,7 +250,46 @@ pub fn replay(
     let text = std::fs::read_to_string(&output).unwrap();
     let (map, repeats) = finals(text.lines().map(|l| l.as_bytes().to_vec()));
     assert_eq!(repeats, 0, "replay emits each window once");
+    let events = match incidents {
+        true => std::fs::read_to_string(&events)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+        false => Vec::new(),
+    };
+    (map, events)
+}
+
+/// Incident events keyed by (incident id, status), with the fields that identify a decision,
+/// in the order they were read (a key with two entries was published twice).
+pub fn decisions(
+    events: impl IntoIterator<Item = Value>,
+) -> BTreeMap<(String, String), Vec<Value>> {
+    let mut map: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for e in events {
+        let key = (e["incident_id"].to_string(), e["status"].to_string());
+        let fields = [
+            "segment_id",
+            "started_at",
+            "detected_at",
+            "cleared_at",
+            "algorithm",
+        ]
+        .iter()
+        .map(|f| e[*f].clone())
+        .collect();
+        map.entry(key).or_default().push(Value::Array(fields));
+    }
     map
+}
+
+/// The `detected` and `cleared` decisions of `decisions`, for comparison.
+pub fn lifecycle(m: &BTreeMap<(String, String), Vec<Value>>) -> Vec<(String, Vec<Value>)> {
+    m.iter()
+        .filter(|((_, s), _)| s == "\"detected\"" || s == "\"cleared\"")
+        .map(|((id, s), v)| (format!("{id} {s}"), v.clone()))
+        .collect()
 }
 
 /// Topic names and settings of one test's workers.
@@ -335,6 +390,14 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// Any process of the binary started by a test, with its log file.
+    pub fn from_child(child: Child, log: PathBuf) -> Worker {
+        Worker {
+            child: Some(child),
+            log,
+        }
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

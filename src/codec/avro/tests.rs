@@ -40,6 +40,7 @@ fn json_fields(json: &[u8]) -> RawEventFields<'static> {
         kind: leak(f.kind),
         segment_id: leak(f.segment_id),
         vehicle_id: leak(f.vehicle_id),
+        source: leak(f.source),
         detector_id: leak(f.detector_id),
         report_id: leak(f.report_id),
         category: leak(f.category),
@@ -166,6 +167,8 @@ fn congestion_events_read_back_with_the_schema_file_and_match_json() {
         default_free_flow_kph: 50.0,
         catalog: std::sync::Arc::new(crate::sim::generator::catalog(50)),
         future: crate::domain::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: None,
     });
     let cfg = WorkloadConfig {
         segments: 50,

@@ -1,4 +1,4 @@
-//! JSON form of the contracts (DESIGN.md §3): raw events in, congestion events out.
+//! JSON form of the contracts (docs/architecture.md §3): raw events in, congestion events out.
 //!
 //! Decoding borrows strings from the input buffer (escaped strings are the only copies) and
 //! ignores unknown fields. A wrong JSON type is an `invalid_value`, broken JSON is
@@ -28,6 +28,9 @@ pub struct JsonEvent<'a> {
     speed_kph: Option<f64>,
     #[serde(borrow)]
     vehicle_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source: Option<Cow<'a, str>>,
+    offset_m: Option<f64>,
     #[serde(borrow)]
     detector_id: Option<Cow<'a, str>>,
     lane: Option<i64>,
@@ -145,6 +148,8 @@ impl<'a> JsonEvent<'a> {
             ts,
             speed_kph: self.speed_kph,
             vehicle_id: self.vehicle_id.as_deref(),
+            source: self.source.as_deref(),
+            offset_m: self.offset_m,
             detector_id: self.detector_id.as_deref(),
             lane: self.lane,
             interval_s: self.interval_s,
@@ -175,6 +180,8 @@ mod tests {
                 EventBody::Probe { speed_kph, .. } => EventBody::Probe {
                     speed_kph,
                     vehicle_id: None,
+                    source: None,
+                    offset_m: None,
                 },
                 EventBody::Detector(_) => EventBody::Report {
                     report_id: None,

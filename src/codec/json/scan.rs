@@ -61,6 +61,8 @@ fn member<'a>(
         "report_id" => 10,
         "category" => 11,
         "severity" => 12,
+        "source" => 13,
+        "offset_m" => 14,
         _ => return c.skip_scalar(),
     };
     if *seen & (1 << bit) != 0 {
@@ -81,7 +83,9 @@ fn member<'a>(
         9 => event.occupancy = Some(c.float()?),
         10 => event.report_id = text(c)?,
         11 => event.category = text(c)?,
-        _ => event.severity = text(c)?,
+        12 => event.severity = text(c)?,
+        13 => event.source = text(c)?,
+        _ => event.offset_m = Some(c.float()?),
     }
     Some(())
 }
