@@ -5,7 +5,12 @@
 //! src/kafka/checkpoint.rs) when larger: roadpulse commits the offset of the oldest record
 //! still in an open window, so a restart can rebuild it. Reading the group never joins it.
 //!
-//! Run: `cargo bench --bench group_progress -- BOOTSTRAP TOPIC PARTITIONS GROUP`.
+//! With a fifth argument SUFFIX it also follows the group's internal topics (`<GROUP>-…SUFFIX`,
+//! e.g. `-repartition`) and prints a third number: the records of those topics the group has
+//! not committed yet. They are written in transactions, so the last offset of a partition is a
+//! commit marker: a partition is caught up when its committed offset reaches its end - 1.
+//!
+//! Run: `cargo bench --bench group_progress -- BOOTSTRAP TOPIC PARTITIONS GROUP [SUFFIX]`.
 
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,13 +29,48 @@ fn read_position(metadata: &str) -> i64 {
         .unwrap_or(-1)
 }
 
+/// Records of the group's internal topics ending in `suffix` that it has not committed; -1
+/// while that cannot be read (coordinator loading, a topic without a leader yet).
+fn internal_behind(consumer: &BaseConsumer, group: &str, suffix: &str) -> i64 {
+    let timeout = Duration::from_secs(5);
+    let Ok(metadata) = consumer.fetch_metadata(None, timeout) else {
+        return -1;
+    };
+    let prefix = format!("{group}-");
+    let mut tpl = TopicPartitionList::new();
+    for t in metadata.topics() {
+        if t.name().starts_with(&prefix) && t.name().ends_with(suffix) {
+            for p in t.partitions() {
+                tpl.add_partition(t.name(), p.id());
+            }
+        }
+    }
+    let Ok(committed) = consumer.committed_offsets(tpl, timeout) else {
+        return -1;
+    };
+    let mut behind = 0;
+    for e in committed.elements() {
+        let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout) else {
+            return -1;
+        };
+        let at = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        };
+        behind += (high - 1 - at).max(0);
+    }
+    behind
+}
+
 fn main() -> Result<(), Failure> {
     let v: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let [bootstrap, topic, partitions, group] = v.as_slice() else {
-        return Err("usage: group_progress BOOTSTRAP TOPIC PARTITIONS GROUP".into());
+    let (bootstrap, topic, partitions, group, suffix) = match v.as_slice() {
+        [b, t, p, g] => (b, t, p, g, None),
+        [b, t, p, g, s] => (b, t, p, g, Some(s.as_str())),
+        _ => return Err("usage: group_progress BOOTSTRAP TOPIC PARTITIONS GROUP [SUFFIX]".into()),
     };
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -62,7 +102,14 @@ fn main() -> Result<(), Failure> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        writeln!(out, "{now} {covered}")?;
+        match suffix {
+            None => writeln!(out, "{now} {covered}")?,
+            Some(s) => writeln!(
+                out,
+                "{now} {covered} {}",
+                internal_behind(&consumer, group, s)
+            )?,
+        }
         out.flush()?;
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -1,5 +1,7 @@
+// apache-avro's plain datum functions (deprecated in 0.22 for a builder API) are the reference.
+#![allow(deprecated)]
 //! The in-process pipeline, decode → window → encode, in events per second on one core
-//! (DESIGN.md §8 target: ≥ 3 M/s), in JSON and in Avro (Confluent wire format, the raw
+//! (docs/architecture.md §8 target: ≥ 3 M/s), in JSON and in Avro (Confluent wire format, the raw
 //! events' writer schema resolved once). Also each stage alone, to see where time goes.
 //! Run: `cargo bench --bench pipeline` (only Avro: `cargo bench --bench pipeline -- avro`).
 
@@ -24,6 +26,9 @@ fn settings() -> Arc<ProcessorSettings> {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(SEGMENTS)),
+        future: roadpulse::domain::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: None,
     })
 }
 
@@ -48,7 +53,8 @@ fn avro_workload(values: &[Vec<u8>]) -> Vec<Vec<u8>> {
         .iter()
         .map(|v| {
             let json: serde_json::Value = serde_json::from_slice(v).expect("JSON event");
-            let value = apache_avro::types::Value::from(json)
+            let value = apache_avro::types::Value::try_from(json)
+                .expect("JSON value")
                 .resolve(&schema)
                 .expect("event fits the schema");
             let mut framed = Vec::new();

@@ -1,4 +1,4 @@
-//! Restore time of long-lived segment state (DESIGN.md §8: 100 k segments in ≤ 5 s): writes
+//! Restore time of long-lived segment state (docs/architecture.md §8: 100 k segments in ≤ 5 s): writes
 //! the changelog of 100 k segments, each with an hour of learned window speeds and a level, to
 //! a 12-partition compacted topic in transactions (as workers do), then restores every
 //! partition, one after another, the way one worker taking over all of them after a kill
@@ -65,7 +65,7 @@ fn main() {
         producer.begin_transaction().expect("begin");
         for &i in chunk {
             let id = generator::segment_id(i);
-            changelog::encode(&state(&mut rng), &mut buf);
+            changelog::encode(&state(&mut rng), None, &mut buf);
             bytes += id.len() + buf.len();
             let p =
                 roadpulse::domain::partition::partition_for_key(id.as_bytes(), PARTITIONS as u32)
@@ -101,18 +101,21 @@ fn main() {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(Default::default()),
+        future: roadpulse::domain::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: None,
     });
     let started = Instant::now();
     let mut restored = 0;
     let mut tasks = Vec::new();
     for p in 0..PARTITIONS {
         let mut task = Task::new(Arc::clone(&settings));
-        let apply = |id: &str, value: &[u8]| match changelog::decode(value) {
-            Ok(state) => {
-                task.restore_segment(id, state);
+        let apply = |id: &str, value: Option<&[u8]>| match value.map(changelog::decode) {
+            Some(Ok((state, history))) => {
+                task.restore_segment(id, state, history);
                 true
             }
-            Err(_) => false,
+            _ => false,
         };
         let r = restorer
             .restore(producer.client(), &topic, p, apply)

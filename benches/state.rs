@@ -1,12 +1,12 @@
 //! State size at scale: bytes per open (segment, window) and per segment, counted by a global
 //! allocator that tracks every live byte (not estimated), and the process's peak RSS.
-//! DESIGN.md §8: ≤ 256 bytes per open (segment, window) without the percentile sketch.
+//! docs/architecture.md §8: ≤ 256 bytes per open (segment, window) without the percentile sketch.
 //!
 //! Run: `cargo bench --bench state` (100 k segments, 12 events each, inside one window), or
 //! `cargo bench --bench state -- --segments 20000 --events-per-segment 60`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod support;
+
 use std::sync::Arc;
 
 use roadpulse::codec;
@@ -14,50 +14,10 @@ use roadpulse::domain::congestion::{Hysteresis, SegmentState};
 use roadpulse::domain::processor::{EmitMode, ProcessorSettings, Task};
 use roadpulse::domain::window::WindowSpec;
 use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use support::{arg, live, peak_rss_mb, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-fn live() -> usize {
-    LIVE.load(Ordering::Relaxed)
-}
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect("a number"))
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    kb.map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn main() {
     let segments = arg("--segments", 100_000) as u32;
@@ -65,7 +25,7 @@ fn main() {
     let events = u64::from(segments) * per_segment;
     // Every event inside one 1-minute window (50 s of event time from a window start), so the
     // open windows are exactly the segments seen.
-    let start_ms = 1_700_000_040_000 - 1_700_000_040_000 % 60_000;
+    let start_ms = 1_700_000_040_000;
     let mut workload = Workload::new(WorkloadConfig {
         segments,
         start_ms,
@@ -81,6 +41,9 @@ fn main() {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(segments)),
+        future: roadpulse::domain::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: None,
     });
     let step = 50_000.0 / events as f64;
     let base = live();
@@ -104,7 +67,7 @@ fn main() {
     let base = live();
     let mut alone = Task::new(Arc::clone(&settings));
     for i in 0..segments {
-        alone.restore_segment(&generator::segment_id(i), SegmentState::default());
+        alone.restore_segment(&generator::segment_id(i), SegmentState::default(), None);
     }
     let segment_state = live() - base;
     let window_bytes = with_windows - segment_state;
@@ -112,7 +75,7 @@ fn main() {
     let per_window_no_sketch = (window_bytes - sketches) as f64 / windows as f64;
     println!("segments {segments} ({seen} seen), events {events}, open (segment, window) pairs {windows}, closed {closed}");
     println!("bytes per open window, all included:          {per_window:.0}");
-    println!("bytes per open window, without the sketch:    {per_window_no_sketch:.0}  (DESIGN §8: ≤ 256)");
+    println!("bytes per open window, without the sketch:    {per_window_no_sketch:.0}  (docs/architecture.md §8: ≤ 256)");
     println!(
         "bytes per segment of long-lived state:        {:.0}",
         segment_state as f64 / f64::from(segments)

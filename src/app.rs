@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use crate::cli::{ConfigArgs, GenerateArgs, ReplayArgs};
 use crate::config::{Config, ConfigError};
-use crate::domain::incident::engine::{Engine, EngineSettings};
+use crate::domain::future::Reference;
+use crate::domain::incident::local::LocalDetection;
 use crate::domain::incident::Algorithm;
 use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{admin, worker, Health, KafkaFailure, Shutdown};
 use crate::replay::Detection;
 use crate::sim::generator::{Workload, WorkloadConfig};
+use crate::sim::road_network;
 use crate::telemetry::{self, Metrics};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,8 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Kafka(#[from] KafkaFailure),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
     #[error("{0}")]
     Runtime(String),
 }
@@ -31,6 +35,7 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Config(_) => 78,
+            AppError::Ingest(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -55,44 +60,36 @@ pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `roadpulse run`: topics, HTTP, the worker thread, and signals.
+/// `roadpulse run`: the HTTP listener (bound first: a bad `http.listen` must stop the worker
+/// before it creates a topic), topics, the worker thread, and signals.
 pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let config = load_config(args)?;
     telemetry::init_tracing(config.log.format);
+    if config.incidents.lateness.is_some() {
+        tracing::warn!("incidents.lateness is no longer used and is ignored: detection waits for every input partition's watermark");
+    }
     let settings = crate::pipeline::processor_settings(&config)?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
+    let shutdown = Shutdown::default();
+    let status = crate::http::health_status(
+        Arc::clone(&metrics),
+        Arc::clone(&health),
+        crate::http::NOT_ASSIGNED,
+    );
+    let stop_tx = serve_http(&config, status).await?;
+    preflight(&config).await?;
+    // Only now that everything the config names is known to work, act on the cluster.
     if config.kafka.create_topics {
         admin::ensure_topics(&config.kafka, Duration::from_secs(30)).await?;
     }
-    admin::ensure_internal_topics(
+    let layout = admin::ensure_internal_topics(
         &config.kafka,
         config.incidents.enabled,
         Duration::from_secs(30),
     )
     .await?;
-    let shutdown = Shutdown::default();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    if !config.http.listen.is_empty() {
-        let stop = async move {
-            let _ = stop_rx.await;
-        };
-        let (addr, _) = crate::http::serve(
-            &config.http.listen,
-            Arc::clone(&metrics),
-            Arc::clone(&health),
-            stop,
-        )
-        .await
-        .map_err(|e| {
-            ConfigError::invalid(
-                "http.listen",
-                format!("cannot listen on {}: {e}", config.http.listen),
-            )
-        })?;
-        tracing::info!(%addr, "serving /metrics /healthz /readyz");
-    }
-    let worker = spawn_worker(&config, settings, &metrics, &health, &shutdown);
+    let worker = spawn_worker(&config, settings, layout, &metrics, &health, &shutdown);
     tokio::pin!(worker);
     let result = tokio::select! {
         r = &mut worker => r,
@@ -122,25 +119,12 @@ pub async fn poll(args: &ConfigArgs) -> Result<(), AppError> {
         stop: Stop::default(),
         health: Arc::new(Health::new(config.poll.missed_polls)),
     };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    if !config.http.listen.is_empty() {
-        let status = Arc::new(poller::PollStatus {
-            metrics: Arc::clone(&shared.metrics),
-            health: Arc::clone(&shared.health),
-        });
-        let stop = async move {
-            let _ = stop_rx.await;
-        };
-        let (addr, _) = crate::http::serve_status(&config.http.listen, status, stop)
-            .await
-            .map_err(|e| {
-                ConfigError::invalid(
-                    "http.listen",
-                    format!("cannot listen on {}: {e}", config.http.listen),
-                )
-            })?;
-        tracing::info!(%addr, "serving /metrics /healthz /readyz");
-    }
+    let status = Arc::new(poller::PollStatus {
+        metrics: Arc::clone(&shared.metrics),
+        health: Arc::clone(&shared.health),
+    });
+    let stop_tx = serve_http(&config, status).await?;
+    preflight(&config).await?;
     let stop = shared.stop.clone();
     let grace = config.kafka.shutdown_timeout.std() + Duration::from_secs(3);
     let run = tokio::task::spawn_blocking(move || poller::run(&config, shared));
@@ -164,10 +148,70 @@ pub async fn poll(args: &ConfigArgs) -> Result<(), AppError> {
     }
 }
 
+/// The brokers with the configured security settings, and the registry with its TLS settings
+/// and credentials, tried before anything acts: what they refuse is bad configuration (exit 78,
+/// one sentence naming the key), not a reason to retry for ever.
+async fn preflight(config: &Config) -> Result<(), AppError> {
+    let k = config.kafka.clone();
+    let sr = config.schema_registry.clone();
+    let registry = sr.has_registry() && !config.formats.avro_topics(&config.kafka).is_empty();
+    tokio::task::spawn_blocking(move || {
+        crate::kafka::preflight::check_security(&k)?;
+        if registry {
+            crate::codec::registry::preflight(&sr)?;
+        }
+        Ok::<_, ConfigError>(())
+    })
+    .await
+    .map_err(|e| AppError::Runtime(format!("start-up check failed: {e}")))??;
+    Ok(())
+}
+
+/// Serves /metrics, /healthz and /readyz on `http.listen` (unless it is "") until the
+/// returned sender is used or dropped.
+async fn serve_http(
+    config: &Config,
+    status: Arc<dyn crate::http::Status>,
+) -> Result<tokio::sync::oneshot::Sender<()>, AppError> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if config.http.listen.is_empty() {
+        return Ok(stop_tx);
+    }
+    let stop = async move {
+        let _ = stop_rx.await;
+    };
+    let listen = &config.http.listen;
+    let (addr, _) = crate::http::serve_status(listen, status, stop)
+        .await
+        .map_err(|e| {
+            ConfigError::invalid("http.listen", format!("cannot listen on {listen}: {e}"))
+        })?;
+    tracing::info!(%addr, "serving /metrics /healthz /readyz");
+    Ok(stop_tx)
+}
+
+/// `roadpulse ingest`: HTTP in, the raw topic out, until SIGTERM or Ctrl-C.
+pub async fn ingest(args: &ConfigArgs) -> Result<(), AppError> {
+    let config = load_config(args)?;
+    telemetry::init_tracing(config.log.format);
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let not_ready = "Kafka is not reachable, or the endpoint is stopping";
+    let status = crate::http::health_status(Arc::clone(&metrics), Arc::clone(&health), not_ready);
+    let _stop_http = serve_http(&config, status).await?;
+    let stop = async {
+        let signal = wait_for_signal().await;
+        tracing::info!("{signal} received");
+    };
+    crate::ingest::run(&config, metrics, health, stop).await?;
+    Ok(())
+}
+
 /// The blocking worker loop on a thread of its own (never on the runtime's workers).
 pub fn spawn_worker(
     config: &Config,
     settings: Arc<ProcessorSettings>,
+    layout: admin::Layout,
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
     shutdown: &Shutdown,
@@ -178,7 +222,9 @@ pub fn spawn_worker(
         Arc::clone(health),
         shutdown.clone(),
     );
-    tokio::task::spawn_blocking(move || worker::run(&config, settings, metrics, health, shutdown))
+    tokio::task::spawn_blocking(move || {
+        worker::run(&config, settings, layout, metrics, health, shutdown)
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C, naming which.
@@ -212,9 +258,19 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     sets.extend(flag("advance", args.advance.map(|d| format!("\"{d}\""))));
     sets.extend(flag("grace", args.grace.map(|d| format!("\"{d}\""))));
     sets.extend(flag("emit", args.emit.clone()));
+    // Detection runs when asked for (--incidents), whatever the configuration file says.
+    sets.push(format!("incidents.enabled={}", args.incidents.is_some()));
     let config = Config::load(args.config.config.as_deref(), std::env::vars(), &sets)?;
     let mut settings = (*crate::pipeline::processor_settings(&config)?).clone();
-    settings.idle_timeout_ms = None; // replay has event time only
+    // Replay has event time only: no idle clock, and "ahead" means ahead of stream time.
+    settings.idle_timeout_ms = None;
+    settings.future.reference = Reference::StreamTime;
+    let topic = args
+        .topic
+        .as_deref()
+        .or(config.kafka.input_topics.first().map(String::as_str));
+    // Every task of the replay reads "the topic": its sampling becomes the default.
+    settings.sampling.default = settings.sampling.for_topic(topic);
     let input: Box<dyn Read> = if args.input.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -232,14 +288,11 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
                 .iter()
                 .filter_map(|a| Algorithm::parse(a))
                 .collect();
-            let engine_settings = EngineSettings {
-                algorithms,
-                lateness_ms: config.incidents.lateness.millis(),
-                ..EngineSettings::default()
-            };
+            let (routing, detect) =
+                crate::pipeline::detection(&config, &settings.catalog, args.partitions, algorithms);
             let out = File::create(path).map_err(io_err("create", path))?;
             Some(Detection::new(
-                Engine::new(&settings.catalog, engine_settings),
+                LocalDetection::new(routing, detect, args.partitions),
                 Box::new(BufWriter::new(out)),
             ))
         }
@@ -286,6 +339,12 @@ pub fn generate(args: &GenerateArgs) -> Result<(), AppError> {
     };
     if let Some(start) = args.start_ms {
         cfg.start_ms = start;
+    }
+    if let Some(path) = &args.catalog {
+        let catalog = road_network::connected_catalog(args.segments)
+            .map_err(|e| AppError::Runtime(format!("--catalog: {e}")))?;
+        std::fs::write(path, road_network::catalog_csv(&catalog, args.segments))
+            .map_err(io_err("write", path))?;
     }
     let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout())

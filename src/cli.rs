@@ -40,6 +40,11 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Serve POST /v1/events: validate raw events sent over HTTP and produce them to Kafka.
+    Ingest {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Replay a JSONL file of raw events through the same windows, without Kafka.
     Replay(ReplayArgs),
     /// One-command demo: embedded Kafka, simulated traffic, the worker, a live table.
@@ -124,6 +129,10 @@ pub struct ReplayArgs {
     /// Exit non-zero when any input line is bad.
     #[arg(long)]
     pub strict: bool,
+    /// Read the file as records of this input topic, whose per-topic settings apply
+    /// (`probes.topics`); default: the first of kafka.input_topics.
+    #[arg(long)]
+    pub topic: Option<String>,
     /// Also detect incidents over the final windows and write them here (JSONL).
     #[arg(long)]
     pub incidents: Option<PathBuf>,
@@ -170,4 +179,8 @@ pub struct GenerateArgs {
     /// Output file ("-" for stdout).
     #[arg(long, default_value = "-")]
     pub output: PathBuf,
+    /// Also write a segment catalogue (CSV for `congestion.catalog`) of these segments as one
+    /// connected road network: motorways with interchanges and an urban grid.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
 }

@@ -62,7 +62,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
         .map(|t| crate::kafka::admin::changelog_topic(&config.kafka, t))
         .chain([
             crate::kafka::admin::repartition_topic(&config.kafka),
-            crate::kafka::admin::corridor_changelog_topic(&config.kafka),
+            crate::kafka::admin::detection_changelog_topic(&config.kafka),
         ]);
     for topic in crate::kafka::admin::all_topics(&config.kafka)
         .into_iter()
@@ -93,8 +93,18 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
         };
     println!("roadpulse demo: embedded Kafka at {bootstrap}, {} segments, {} events/s, 10 s windows; metrics at {served}", args.segments, args.rate);
 
-    let worker =
-        crate::app::spawn_worker(&config, Arc::new(settings), &metrics, &health, &shutdown);
+    let layout = crate::kafka::admin::Layout {
+        inputs: vec![PARTITIONS as u32; config.kafka.input_topics.len()],
+        detection: PARTITIONS as u32,
+    };
+    let worker = crate::app::spawn_worker(
+        &config,
+        Arc::new(settings),
+        layout,
+        &metrics,
+        &health,
+        &shutdown,
+    );
     let producer = {
         let (bootstrap, shutdown, rate, segments) = (
             bootstrap.clone(),

@@ -1,6 +1,8 @@
 //! The HTTP face of a process: `/metrics` (Prometheus text), `/healthz` (alive) and `/readyz`
 //! (ready for traffic). For the worker, ready means the group has assigned it its partitions;
-//! for the poller, that no source has missed too many polls ([`Status`] says which).
+//! `roadpulse ingest` serves the same three with its own reason for not being ready
+//! ([`serve_with`]); for the poller, ready means no source has missed too many polls
+//! ([`Status`] says which).
 
 use std::sync::Arc;
 
@@ -17,14 +19,16 @@ use crate::telemetry::Metrics;
 pub trait Status: Send + Sync + 'static {
     fn metrics_text(&self) -> String;
     fn is_live(&self) -> bool;
-    /// `Err` with one line saying why not.
+    /// `Err` with one line saying why not (`/readyz` answers `not ready: <why>`).
     fn readiness(&self) -> Result<(), String>;
 }
 
-/// The worker: its metrics, and its group assignment as readiness.
+/// A worker or the ingest endpoint: its metrics, and its [`Health`] as readiness.
 struct Worker {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// Why not, while not ready.
+    not_ready: &'static str,
 }
 
 impl Status for Worker {
@@ -38,15 +42,31 @@ impl Status for Worker {
         if self.health.is_ready() {
             Ok(())
         } else {
-            Err("no partition assignment yet".into())
+            Err(self.not_ready.into())
         }
     }
 }
 
 type AppState = Arc<dyn Status>;
 
+/// The worker's reason for not being ready.
+pub const NOT_ASSIGNED: &str = "no partition assignment yet";
+
+/// The endpoints of a process whose readiness is its [`Health`]; `not_ready` says why not.
+pub fn health_status(
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    not_ready: &'static str,
+) -> Arc<dyn Status> {
+    Arc::new(Worker {
+        metrics,
+        health,
+        not_ready,
+    })
+}
+
 pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
-    status_router(Arc::new(Worker { metrics, health }))
+    status_router(health_status(metrics, health, NOT_ASSIGNED))
 }
 
 pub fn status_router(status: Arc<dyn Status>) -> Router {
@@ -93,7 +113,18 @@ pub async fn serve(
     health: Arc<Health>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    serve_status(listen, Arc::new(Worker { metrics, health }), stop).await
+    serve_with(listen, metrics, health, NOT_ASSIGNED, stop).await
+}
+
+/// [`serve`] with another process's reason for not being ready.
+pub async fn serve_with(
+    listen: &str,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    not_ready: &'static str,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_status(listen, health_status(metrics, health, not_ready), stop).await
 }
 
 /// Binds `listen` and serves `status` until `stop` resolves.

@@ -165,5 +165,15 @@ fn table(r: &Report) -> String {
         )),
         None => s.push_str("level accuracy: no congestion events given\n"),
     }
+    for (kind, e) in &r.speed_error {
+        let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0));
+        s.push_str(&format!(
+            "speed error ({kind}): median {}, mean {} on {} windows; {} read 0 km/h\n",
+            pct(e.median),
+            pct(e.mean),
+            e.windows,
+            e.zero_windows
+        ));
+    }
     s
 }

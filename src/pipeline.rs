@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError};
 use crate::domain::catalog::Catalog;
+use crate::domain::incident::network::Network;
+use crate::domain::incident::probe::ProbeSettings;
+use crate::domain::incident::route::Routing;
+use crate::domain::incident::{Algorithm, DetectSettings};
 use crate::domain::processor::ProcessorSettings;
 
 /// Reads the segment catalogue named in the config, if any.
@@ -31,5 +35,25 @@ pub fn processor_settings(config: &Config) -> Result<Arc<ProcessorSettings>, Con
         hysteresis: config.congestion.hysteresis(),
         default_free_flow_kph: config.congestion.default_free_flow_kph,
         catalog: Arc::new(load_catalog(config)?),
+        future: config.window.future_bound(),
+        sampling: config.probes.rules(),
+        detection: config.incidents.enabled.then(ProbeSettings::default),
     }))
+}
+
+/// Incident detection's routing (the catalogue's network, `incidents.neighbourhood_hops`, over
+/// `partitions` detection partitions) and settings for the decision rules `algorithms`.
+pub fn detection(
+    config: &Config,
+    catalog: &Catalog,
+    partitions: u32,
+    algorithms: Vec<Algorithm>,
+) -> (Arc<Routing>, Arc<DetectSettings>) {
+    let net = Arc::new(Network::from_catalog(catalog));
+    let routing = Routing::new(net, config.incidents.neighbourhood_hops, partitions);
+    let settings = DetectSettings {
+        algorithms,
+        ..DetectSettings::default()
+    };
+    (Arc::new(routing), Arc::new(settings))
 }

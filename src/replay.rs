@@ -6,17 +6,17 @@
 //! exists here: the idle timeout is off, and in `updates` mode the update clock is stream time.
 //! End of input closes every open window. Bad lines are reported and skipped.
 //!
-//! With incident detection on, every final window and every report also goes to a
-//! [`detection::Engine`](crate::domain::incident::engine::Engine), which routes it by corridor
-//! (see [`crate::domain::incident`]) — in memory here, through a repartition topic on Kafka.
+//! With incident detection on, the windows each task closes (with their reports) go on to the
+//! detection stage ([`LocalDetection`]: routed by neighbourhood, judged once every partition's
+//! mark has passed them; see [`crate::domain::incident`]) — in memory here, through a
+//! repartition topic on Kafka.
 
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use crate::codec::{self, json};
-use crate::domain::event::EventBody;
-use crate::domain::incident::engine::Engine;
-use crate::domain::incident::{IncidentEvent, Report, SegmentWindow};
+use crate::domain::incident::local::LocalDetection;
+use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
 use crate::domain::partition::partition_for_key;
 use crate::domain::processor::{Outcome, ProcessorSettings, Task};
@@ -39,17 +39,18 @@ pub struct ReplaySummary {
     pub incidents: u64,
 }
 
-/// Incident detection over the replay: the engine and where its events go (JSONL).
+/// Incident detection over the replay: both stages, and where their events go (JSONL). The
+/// processor settings must have detection on.
 pub struct Detection<'a> {
-    pub engine: Engine,
+    pub stages: LocalDetection,
     pub output: Box<dyn Write + 'a>,
     events: Vec<IncidentEvent>,
 }
 
 impl<'a> Detection<'a> {
-    pub fn new(engine: Engine, output: Box<dyn Write + 'a>) -> Self {
+    pub fn new(stages: LocalDetection, output: Box<dyn Write + 'a>) -> Self {
         Detection {
-            engine,
+            stages,
             output,
             events: Vec::new(),
         }
@@ -110,30 +111,19 @@ pub fn replay_detecting(
             let p = partition_for_key(event.segment_id.as_bytes(), n) as usize;
             let offset = state.next_offset[p];
             state.next_offset[p] += 1;
-            if let (
-                EventBody::Report {
-                    report_id,
-                    category,
-                },
-                Some(d),
-            ) = (&event.body, detection.as_mut())
-            {
-                d.engine.on_report(Report {
-                    segment_id: event.segment_id.to_string(),
-                    ts: event.ts,
-                    report_id: report_id.map(str::to_string),
-                    category: category.as_str().to_string(),
-                });
-            }
+            state.tasks[p].admit(event.ts, event.ts)?;
             let task = &mut state.tasks[p];
             let outcome = task.on_event(offset, event, event.ts, &mut state.out);
             if let Some(st) = task.stream_time() {
                 task.on_tick(st, &mut state.out);
             }
-            outcome
+            Ok((p, outcome))
         });
-        match result {
-            Ok(outcome) => {
+        match result.and_then(|admitted| admitted) {
+            Ok((p, outcome)) => {
+                if let Some(d) = detection.as_mut() {
+                    d.stages.after(p as u32, &mut state.tasks[p], &mut d.events);
+                }
                 summary.events += 1;
                 summary.late += u64::from(outcome == Outcome::Late);
             }
@@ -147,35 +137,30 @@ pub fn replay_detecting(
                 }
             }
         }
-        summary.windows += drain(&mut state, &mut output, &mut detection)?;
+        summary.windows += drain(&mut state, &mut output)?;
         if let Some(d) = detection.as_mut() {
             summary.incidents += d.write()?;
         }
     }
-    for task in state.tasks.iter_mut() {
+    for (p, task) in state.tasks.iter_mut().enumerate() {
         task.close_all(&mut state.out);
+        if let Some(d) = detection.as_mut() {
+            d.stages.after(p as u32, task, &mut d.events);
+        }
     }
-    summary.windows += drain(&mut state, &mut output, &mut detection)?;
+    summary.windows += drain(&mut state, &mut output)?;
     output.flush()?;
     if let Some(mut d) = detection {
-        d.engine.finish(&mut d.events);
+        d.stages.finish(&mut d.events);
         summary.incidents += d.write()?;
         d.output.flush()?;
     }
     Ok(summary)
 }
 
-fn drain(
-    state: &mut Partitioned,
-    output: &mut impl Write,
-    detection: &mut Option<Detection>,
-) -> std::io::Result<u64> {
+fn drain(state: &mut Partitioned, output: &mut impl Write) -> std::io::Result<u64> {
     let mut n = 0;
     for event in state.out.drain(..) {
-        if let Some(d) = detection.as_mut().filter(|_| event.is_final) {
-            d.engine
-                .on_window(SegmentWindow::from(&event), &mut d.events);
-        }
         state.buf.clear();
         json::encode_congestion(&event, &mut state.buf);
         state.buf.push(b'\n');
@@ -201,6 +186,9 @@ mod tests {
             hysteresis: Hysteresis::default(),
             default_free_flow_kph: 50.0,
             catalog: Arc::new(Catalog::default()),
+            future: crate::domain::future::FutureBound::OFF,
+            sampling: Default::default(),
+            detection: None,
         })
     }
 

@@ -308,7 +308,8 @@ fn a_registry_that_does_not_answer_stops_the_worker_and_no_record_is_lost() {
         roadpulse::codec::registry::Registry::new(&roadpulse::config::SchemaRegistryConfig {
             url: healthy.url.clone(),
             ..Default::default()
-        });
+        })
+        .unwrap();
     let text = std::fs::read_to_string(&v0).unwrap();
     let id = client
         .register(&format!("{}-value", setup.input), &text)

@@ -89,3 +89,39 @@ fn dashboard_and_rules_query_only_exported_metrics() {
     .unwrap();
     assert_eq!(dashboard["uid"], "roadpulse");
 }
+
+/// `go test` in `dir`, with the modules and build cache under ~/.cache/roadpulse/go.
+fn go_test(dir: &str) {
+    let cache = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()) + "/.cache/roadpulse/go";
+    let out = Command::new("go")
+        .args(["test", "-count=1", "."])
+        .current_dir(root().join(dir))
+        .env("GOMODCACHE", format!("{cache}/mod"))
+        .env("GOCACHE", format!("{cache}/build"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=readonly")
+        .output()
+        .expect("the Go toolchain is installed (see deploy/README.md)");
+    assert!(
+        out.status.success(),
+        "go test in {dir}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// deploy/kubernetes/validate (Go): every manifest decodes strictly into its real API type
+/// (k8s.io/api, KEDA's v1alpha1, the Prometheus Operator's monitoring/v1, kustomize), the
+/// manifests agree with each other, and broken copies of them are rejected.
+#[test]
+fn kubernetes_manifests_decode_strictly_into_their_api_types() {
+    go_test("deploy/kubernetes/validate");
+}
+
+/// deploy/grafana/validate (Go): the dashboard decodes strictly into Grafana's dashboard
+/// schema as the Grafana Foundation SDK models it, at that schema's version, and broken copies
+/// are rejected.
+#[test]
+fn grafana_dashboard_matches_grafanas_dashboard_schema() {
+    go_test("deploy/grafana/validate");
+}

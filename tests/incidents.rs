@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use roadpulse::domain::catalog::Catalog;
 use roadpulse::domain::congestion::Hysteresis;
-use roadpulse::domain::incident::engine::{Engine, EngineSettings};
-use roadpulse::domain::incident::{Algorithm, IncidentEvent, Status};
+use roadpulse::domain::incident::local::LocalDetection;
+use roadpulse::domain::incident::network::Network;
+use roadpulse::domain::incident::probe::ProbeSettings;
+use roadpulse::domain::incident::route::Routing;
+use roadpulse::domain::incident::{Algorithm, DetectSettings, IncidentEvent, Status};
 use roadpulse::domain::output::CongestionEvent;
 use roadpulse::domain::processor::{EmitMode, ProcessorSettings};
 use roadpulse::domain::window::WindowSpec;
@@ -56,16 +59,18 @@ fn run_on(name: &str, partitions: u32) -> Run {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::clone(&catalog),
+        future: roadpulse::domain::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: Some(ProbeSettings::default()),
     });
-    let engine = Engine::new(
-        &catalog,
-        EngineSettings {
-            algorithms: Algorithm::ALL.to_vec(),
-            ..EngineSettings::default()
-        },
-    );
+    let routing = Routing::new(Arc::new(Network::from_catalog(&catalog)), 2, partitions);
+    let detect = DetectSettings {
+        algorithms: Algorithm::ALL.to_vec(),
+        ..DetectSettings::default()
+    };
+    let stages = LocalDetection::new(Arc::new(routing), Arc::new(detect), partitions);
     let (mut congestion, mut incidents) = (Vec::new(), Vec::new());
-    let detection = Detection::new(engine, Box::new(&mut incidents));
+    let detection = Detection::new(stages, Box::new(&mut incidents));
     let summary = replay_detecting(
         settings,
         partitions,
@@ -163,8 +168,8 @@ fn the_scenario_library_holds_its_bounds() {
     }
 }
 
-/// Corridor keying makes detection independent of how segments are spread over partitions:
-/// the same incident events (in another interleaving across corridors).
+/// Neighbourhood keying and watermarks make detection independent of how segments are spread
+/// over partitions: the same incident events (in another order).
 #[test]
 fn detection_does_not_depend_on_partitioning() {
     let json = |r: Run| {
@@ -176,7 +181,11 @@ fn detection_does_not_depend_on_partitioning() {
         v.sort();
         v
     };
-    let one = json(run_on("concurrent", 1));
-    assert!(!one.is_empty());
-    assert_eq!(one, json(run_on("concurrent", 5)));
+    for name in LIBRARY {
+        let one = json(run_on(name, 1));
+        assert_eq!(one, json(run_on(name, 12)), "{name}: 1 and 12 partitions");
+        if !name.starts_with("quiet") && !name.starts_with("rush") {
+            assert!(!one.is_empty(), "{name} has incidents");
+        }
+    }
 }

@@ -125,7 +125,7 @@ fn one_worker_equals_replay_and_exports_valid_metrics() {
         metric(&body, "roadpulse_events_consumed_total"),
         records.len() as f64
     );
-    // The input partitions and as many of the corridor repartition topic (incident detection).
+    // The input partitions and as many of the detection repartition topic.
     assert_eq!(
         metric(&body, "roadpulse_assigned_partitions"),
         2.0 * PARTITIONS as f64
@@ -147,7 +147,7 @@ fn two_workers_split_partitions_and_together_equal_replay() {
     let setup = Setup::new("two", PARTITIONS, Some(&catalog_csv()));
     let records = workload(20_000, 0.0, 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
-    // Input partitions only (no corridor stage), so that the split is of the input.
+    // Input partitions only (no detection stage), so that the split is of the input.
     let only_input = ["incidents.enabled=false"];
     let mut a = setup.start_worker("a", &only_input);
     assert!(

@@ -203,10 +203,17 @@ fn kill_9_mid_transaction_restart_and_a_twin_lose_and_repeat_nothing() {
         .replace("\"interval\"", "\"poll\"");
     std::fs::write(&first.config, text).unwrap();
     let mut p2 = first.start(&dir, "p2", &[]);
-    raw_events(&bootstrap, &raw, Duration::from_secs(60), |vs| vs.len() >= 200);
+    raw_events(&bootstrap, &raw, Duration::from_secs(60), |vs| {
+        vs.len() >= 200
+    });
     // A twin with the same poll.id takes the source over: the first is fenced and exits 1.
     let mut p3 = first.start(&dir, "p3", &[("ROADPULSE_HTTP_LISTEN", "")]);
-    assert_eq!(p2.wait_exit(Duration::from_secs(60)), Some(1), "fenced: {}", p2.log_text());
+    assert_eq!(
+        p2.wait_exit(Duration::from_secs(60)),
+        Some(1),
+        "fenced: {}",
+        p2.log_text()
+    );
     assert!(p2.log_text().contains("fenced"), "{}", p2.log_text());
     let total = feed.locations * feed.readings;
     let events = raw_events(&bootstrap, &raw, Duration::from_secs(90), |vs| {

@@ -70,6 +70,9 @@ fn congestion_schema_names_exactly_the_json_fields() {
         hysteresis: Default::default(),
         default_free_flow_kph: 50.0,
         catalog: std::sync::Arc::new(catalog),
+        future: roadpulse::domain::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: None,
     });
     let input = r#"{"type":"probe","segment_id":"A","ts":1000,"speed_kph":50,"vehicle_id":"v"}"#;
     let mut out = Vec::new();

@@ -5,11 +5,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from contenders import CONTENDERS, ROOT
+from contenders import ALIASES, CONTENDERS, ROOT
 
 DESCRIPTION = ("Side-by-side drain benchmark (see benches/compare/README.md): one broker, one "
                "pre-loaded input topic, then every contender drains it from the start, "
                "repetition after repetition.")
+# Contenders a scale-out run can start several workers of.
+SCALABLE = ["roadpulse-eos", "roadpulse-alos", "roadpulse-eos-default"]
+
+
+def _workers(text: str) -> list[int]:
+    try:
+        counts = [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(n < 1 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of worker counts like 1,2,3")
+    return counts
 
 
 def parse_args(argv):
@@ -18,8 +30,13 @@ def parse_args(argv):
     p.add_argument("--segments", type=int, default=10_000)
     p.add_argument("--rate", type=float, default=5_000, help="events per second of event time")
     p.add_argument("--reps", type=int, default=3, help="repetitions of every contender")
-    p.add_argument("--contenders", default=",".join(CONTENDERS),
-                   help="comma-separated, from: " + ", ".join(CONTENDERS))
+    p.add_argument("--contenders", default=None,
+                   help="comma-separated (default: all; none with --scale-out), from: "
+                   + ", ".join([*ALIASES, *CONTENDERS]) + " (bare = every bare-* consumer)")
+    p.add_argument("--scale-out", type=_workers, default=None, metavar="N,N,...",
+                   help="also run --scale-contender with each number of workers in one group "
+                   "(e.g. 1,2,3; at most the 12 partitions); results in scale-out.md/json")
+    p.add_argument("--scale-contender", default="roadpulse-eos", choices=SCALABLE)
     p.add_argument("--out", type=Path, default=ROOT / "benches/compare/results")
     p.add_argument("--work", type=Path, default=ROOT / "target/bench-compare",
                    help="generated input, reference output and per-run logs")
@@ -28,10 +45,18 @@ def parse_args(argv):
                    help="extra roadpulse config override, e.g. kafka.commit_interval=1s (repeatable)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
     args = p.parse_args(argv)
-    args.contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    if args.contenders is None:
+        names = [] if args.scale_out else list(CONTENDERS)
+    else:
+        names = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    args.contenders = list(dict.fromkeys(n for c in names for n in ALIASES.get(c, [c])))
     unknown = [c for c in args.contenders if c not in CONTENDERS]
     if unknown:
-        p.error(f"unknown contenders {unknown}; known: {', '.join(CONTENDERS)}")
+        p.error(f"unknown contenders {unknown}; known: {', '.join([*ALIASES, *CONTENDERS])}")
+    if args.scale_out and max(args.scale_out) > 12:
+        p.error("--scale-out: at most 12 workers (the input has 12 partitions)")
+    if not args.contenders and not args.scale_out:
+        p.error("nothing to run: no contenders and no --scale-out")
     return args
 
 

@@ -1,13 +1,13 @@
 """The contenders of the drain benchmark: how each is started, how its first record is seen and
 how its end is known. Every contender reads the same pre-loaded topic from the start in a
-fresh consumer group, commits every 100 ms, and (except the bare consumer) writes its final
-windows to its own output topic."""
+fresh consumer group, commits every 100 ms, and (except the bare consumers) writes to its own
+output topic: final windows, or for the pipe a copy of every record."""
 
+import json
 import re
 import socket
-import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -23,7 +23,10 @@ class Run:
     output_topic: str
     group: str
     workdir: Path
-    http_port: int = 0
+    # One /metrics port per roadpulse worker (set when its config is written).
+    http_ports: list[int] = field(default_factory=list)
+    # The connected road network catalogue (roadpulse-eos-default).
+    catalog: Path | None = None
 
 
 @dataclass
@@ -35,12 +38,21 @@ class Contender:
     # "stdout": prints FIRST_RECORD_MS=...; "metrics": roadpulse's /metrics; "self": the
     # process reports first and last record itself and exits when done.
     first_record: str
+    # What its output is checked against: "windows" (the reference's final windows), "copy"
+    # (every input record once), "" (no output).
+    verify: str = "windows"
+    # Its drain also ends when the group's internal repartition topics are consumed.
+    follows_internal: bool = False
 
-    def argv(self, run: Run, tools: dict) -> list[str]:
-        if self.name == "bare":
-            return [tools["bare_consumer"], run.bootstrap, run.input_topic, run.group]
+    def argv(self, run: Run, tools: dict, worker: int = 0) -> list[str]:
+        if self.name.startswith("bare-"):
+            _, read, settings = self.name.split("-")
+            return [tools["bare_consumer"], run.bootstrap, run.input_topic, run.group, read, settings]
+        if self.name == "pipe-eos":
+            return [tools["bare_pipe"], run.bootstrap, run.input_topic, run.output_topic,
+                    run.group, str(COMMIT_INTERVAL_MS)]
         if self.name.startswith("roadpulse"):
-            config = _roadpulse_config(run, self.guarantee)
+            config = _roadpulse_config(run, self.guarantee, worker, self.name.endswith("-default"))
             sets = [arg for kv in tools["roadpulse_sets"] for arg in ("--set", kv)]
             return [str(ROOT / "target/release/roadpulse"), "run", "--config", str(config), *sets]
         if self.name.startswith("kstreams"):
@@ -62,38 +74,74 @@ class Contender:
         raise ValueError(f"unknown contender {self.name}")
 
     def commit_stats(self, run: Run) -> dict:
-        """roadpulse's commit cycles so far (count, seconds spent in them), from /metrics."""
+        """roadpulse's commit cycles so far (count, seconds spent in them), from /metrics,
+        summed over its workers."""
         if self.first_record != "metrics":
             return {}
         found = {}
-        for line in _metrics_text(run.http_port).splitlines():
-            for suffix in ("sum", "count"):
-                if line.startswith(f"roadpulse_commit_seconds_{suffix} "):
-                    found[f"commit_{suffix}"] = float(line.rsplit(" ", 1)[1])
+        for port in run.http_ports:
+            for line in _metrics_text(port).splitlines():
+                for suffix in ("sum", "count"):
+                    if line.startswith(f"roadpulse_commit_seconds_{suffix} "):
+                        key = f"commit_{suffix}"
+                        found[key] = found.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
         return found
 
-    def first_record_ms(self, run: Run, stdout: Path) -> int | None:
-        """Wall-clock ms of the first record, once the contender shows it."""
+    def printed_stats(self, stdout: Path) -> dict:
+        """The pipe's own commit figures, from the JSON line it prints when done."""
+        if self.name != "pipe-eos" or not stdout.exists():
+            return {}
+        for line in reversed(stdout.read_text(errors="replace").splitlines()):
+            if line.startswith("{"):
+                s = json.loads(line)
+                return {"commit_count": s["commits"], "commit_sum": s["commit_s"],
+                        "first_commit_s": s["first_commit_s"],
+                        "longest_commit_s": s["longest_commit_s"]}
+        return {}
+
+    def started(self, run: Run, stdout: Path) -> int | None:
+        """None until every worker has had its first record; then the records consumed by
+        then (roadpulse, from each worker's /metrics), or 0 for a contender that prints the
+        moment of its first record."""
         if self.first_record == "stdout":
-            found = re.search(r"FIRST_RECORD_MS=(\d+)", stdout.read_text(errors="replace"))
-            return int(found.group(1)) if found else None
+            return 0 if self.first_record_ms(stdout) is not None else None
         if self.first_record == "metrics":
-            return _consumed_metric(run.http_port)
+            consumed = [_consumed_metric(port) for port in run.http_ports]
+            return sum(consumed) if all(c > 0 for c in consumed) else None
         return None
 
+    def first_record_ms(self, stdout: Path) -> int | None:
+        found = re.search(r"FIRST_RECORD_MS=(\d+)", stdout.read_text(errors="replace"))
+        return int(found.group(1)) if found else None
+
+
+# roadpulse's default kafka.commit_interval, which every contender commits at.
+COMMIT_INTERVAL_MS = 100
+
+# The bare consumer in every combination of read path and client settings; the fastest in a
+# run is that run's ceiling.
+BARE = [f"bare-{read}-{settings}" for read in ("poll", "batch") for settings in ("librdkafka", "roadpulse")]
 
 CONTENDERS = {
     c.name: c
     for c in [
-        Contender("bare", "bare rdkafka consumer (reads only)", "", "self"),
+        Contender("bare-poll-librdkafka", "bare consumer, poll, librdkafka defaults", "", "self", ""),
+        Contender("bare-poll-roadpulse", "bare consumer, poll, roadpulse settings", "", "self", ""),
+        Contender("bare-batch-librdkafka", "bare consumer, batch, librdkafka defaults", "", "self", ""),
+        Contender("bare-batch-roadpulse", "bare consumer, batch, roadpulse settings", "", "self", ""),
+        Contender("pipe-eos", "bare consume→produce pipe, transactions", "exactly_once", "stdout", "copy"),
         Contender("roadpulse-eos", "roadpulse exactly_once", "exactly_once", "metrics"),
         Contender("roadpulse-alos", "roadpulse at_least_once", "at_least_once", "metrics"),
+        Contender("roadpulse-eos-default", "roadpulse shipped defaults (detection on, road network)",
+                  "exactly_once", "metrics", follows_internal=True),
         Contender("kstreams-eos", "Kafka Streams exactly_once_v2", "exactly_once", "stdout"),
         Contender("kstreams-alos", "Kafka Streams at_least_once", "at_least_once", "stdout"),
         Contender("quix-eos", "Quix Streams exactly-once", "exactly_once", "stdout"),
         Contender("quix-alos", "Quix Streams at-least-once", "at_least_once", "stdout"),
     ]
 }
+# Names that stand for several contenders on the command line.
+ALIASES = {"bare": BARE}
 
 
 def free_port() -> int:
@@ -102,11 +150,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _roadpulse_config(run: Run, guarantee: str) -> Path:
-    run.http_port = free_port()
-    path = run.workdir / "roadpulse.toml"
-    path.write_text(
-        f"""# Written by benches/compare for one benchmark run.
+def _roadpulse_config(run: Run, guarantee: str, worker: int, defaults: bool) -> Path:
+    """The benchmark's roadpulse config; with `defaults`, only names and addresses (and the
+    road network catalogue): every other key keeps its shipped default."""
+    port = free_port()
+    run.http_ports.append(port)
+    path = run.workdir / f"roadpulse-{worker}.toml"
+    names = f"""# Written by benches/compare for one benchmark run.
 [kafka]
 bootstrap_servers = "{run.bootstrap}"
 group_id = "{run.group}"
@@ -114,9 +164,16 @@ input_topics = ["{run.input_topic}"]
 congestion_topic = "{run.output_topic}"
 incidents_topic = "{run.output_topic}.incidents"
 dlq_topic = "{run.output_topic}.dlq"
-processing_guarantee = "{guarantee}"
-instance_id = "bench"
-commit_interval = "100ms"
+instance_id = "bench-{worker}"
+"""
+    if defaults:
+        body = f"""
+[congestion]
+catalog = "{run.catalog}"
+"""
+    else:
+        body = f"""processing_guarantee = "{guarantee}"
+commit_interval = "{COMMIT_INTERVAL_MS}ms"
 
 [window]
 size = "60s"
@@ -127,15 +184,14 @@ idle_timeout = "0"
 [incidents]
 # The compared job is the windowed aggregation alone (Kafka Streams and Quix do no detection).
 enabled = false
-
+"""
+    path.write_text(names + body + f"""
 [http]
-listen = "127.0.0.1:{run.http_port}"
+listen = "127.0.0.1:{port}"
 
 [log]
 format = "plain"
-""",
-        encoding="utf-8",
-    )
+""", encoding="utf-8")
     return path
 
 
@@ -147,9 +203,10 @@ def _metrics_text(port: int) -> str:
         return ""
 
 
-def _consumed_metric(port: int) -> int | None:
+def _consumed_metric(port: int) -> int:
+    """roadpulse_events_consumed_total summed over its series (0 before the first record)."""
+    total = 0.0
     for line in _metrics_text(port).splitlines():
         if line.startswith("roadpulse_events_consumed_total"):
-            if float(line.rsplit(" ", 1)[1]) > 0:
-                return int(time.time() * 1000)
-    return None
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)

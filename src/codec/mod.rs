@@ -6,6 +6,8 @@
 pub mod avro;
 pub mod json;
 pub mod registry;
+pub mod routed;
+pub mod state;
 
 use crate::config::{Config, Format};
 use crate::domain::event::{InvalidEvent, RawEvent};
@@ -86,7 +88,10 @@ impl Codecs {
     pub fn start(config: &Config) -> Result<Codecs, CodecSetupError> {
         let f = &config.formats;
         let sr = &config.schema_registry;
-        let registry = sr.has_registry().then(|| Registry::new(sr));
+        let registry = match sr.has_registry() {
+            true => Some(Registry::new(sr).map_err(|e| CodecSetupError(e.to_string()))?),
+            false => None,
+        };
         let fixed = |topic: &str| sr.ids.get(topic).copied();
         let output = |topic: &str, schema: &str| -> Result<OutputCodec, CodecSetupError> {
             if f.output_format(topic) == Format::Json {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use crate::config::SchemaRegistryConfig;
+use crate::config::{ConfigError, SchemaRegistryConfig};
 
 /// The registry's media type, for requests and responses.
 pub const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -21,9 +21,28 @@ pub enum RegistryError {
     /// The registry refused the request (another 4xx, e.g. an incompatible schema: 409).
     #[error("schema registry refused: {0}")]
     Refused(String),
+    /// The registry refused our credentials (401, 403): no record is to blame, nor will
+    /// retrying help; `schema_registry.username` / `password` must change.
+    #[error("schema registry refused the credentials (schema_registry.username / schema_registry.password): {0}")]
+    Unauthorized(String),
+    /// No TLS session with the registry: its certificate is not trusted (see
+    /// `schema_registry.ssl_ca_location`), or the CA file cannot be used.
+    #[error("schema registry TLS: {0}")]
+    Tls(String),
     /// No answer, a 5xx, or an answer that is not the registry's JSON: try again later.
     #[error("schema registry unavailable: {0}")]
     Unavailable(String),
+}
+
+impl RegistryError {
+    /// True when the error is the registry's or ours, never a record's: a record waiting on
+    /// it must be neither dead-lettered nor committed.
+    pub fn is_not_the_records_fault(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unavailable(_) | RegistryError::Unauthorized(_) | RegistryError::Tls(_)
+        )
+    }
 }
 
 /// A registry client; clones share the connection pool and the caches.
@@ -55,26 +74,41 @@ struct ErrorBody {
 }
 
 impl Registry {
-    pub fn new(cfg: &SchemaRegistryConfig) -> Registry {
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::NativeTls)
-            .build();
+    /// A client for `cfg.url`. Fails only when `cfg.ssl_ca_location` cannot be used.
+    pub fn new(cfg: &SchemaRegistryConfig) -> Result<Registry, RegistryError> {
+        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::NativeTls);
+        if let Some(path) = &cfg.ssl_ca_location {
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&ca_certificates(
+                path,
+            )?));
+        }
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(cfg.timeout.std()))
             .http_status_as_error(false)
-            .tls_config(tls)
+            .tls_config(tls.build())
             .build();
         let auth = cfg.username.as_ref().map(|user| {
             let pair = format!("{user}:{}", cfg.password.as_deref().unwrap_or(""));
             format!("Basic {}", base64(pair.as_bytes()))
         });
-        Registry {
+        Ok(Registry {
             agent: config.into(),
             base: cfg.url.trim().trim_end_matches('/').to_string(),
             auth,
             by_id: Arc::default(),
             registered: Arc::default(),
+        })
+    }
+
+    /// One authorised request (`GET /subjects`), to find out at start-up, before anything
+    /// acts, whether the registry takes our TLS settings and credentials.
+    pub fn check(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/subjects", self.base);
+        let mut req = self.agent.get(&url).header("Accept", MEDIA_TYPE);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
         }
+        answer(req.call(), &url).map(|_| ())
     }
 
     /// Registers `schema` under `subject` (or finds it there) and returns its id.
@@ -93,10 +127,7 @@ impl Registry {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let text = answer(req.send(body), &url)?;
-        let id = serde_json::from_str::<IdBody>(&text)
-            .map_err(|e| RegistryError::Unavailable(format!("{url}: unexpected answer: {e}")))?
-            .id;
+        let id = id_answer(&answer(req.send(body), &url)?, &url)?;
         lock(&self.registered).insert(key, id);
         Ok(id)
     }
@@ -111,18 +142,72 @@ impl Registry {
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
         }
-        let text = answer(req.call(), &url)?;
-        let body: SchemaBody = serde_json::from_str(&text)
-            .map_err(|e| RegistryError::Unavailable(format!("{url}: unexpected answer: {e}")))?;
-        if let Some(t) = body.schema_type.filter(|t| t != "AVRO") {
-            return Err(RegistryError::Refused(format!(
-                "schema {id} is {t}, not AVRO"
-            )));
-        }
-        let schema: Arc<str> = Arc::from(body.schema);
+        let schema = schema_answer(id, &answer(req.call(), &url)?, &url)?;
         lock(&self.by_id).insert(id, Arc::clone(&schema));
         Ok(schema)
     }
+}
+
+/// The registry check of start-up, before anything acts: credentials it refuses or a TLS
+/// session it cannot have are bad configuration (one sentence naming the key); a registry
+/// that does not answer is left to the worker, which waits for it as it always does.
+pub fn preflight(cfg: &SchemaRegistryConfig) -> Result<(), ConfigError> {
+    let ca = "schema_registry.ssl_ca_location";
+    let registry = Registry::new(cfg).map_err(|e| ConfigError::invalid(ca, e.to_string()))?;
+    match registry.check() {
+        Err(e @ RegistryError::Unauthorized(_)) => Err(ConfigError::invalid(
+            "schema_registry.password",
+            e.to_string(),
+        )),
+        Err(e @ RegistryError::Tls(_)) => Err(ConfigError::invalid(ca, e.to_string())),
+        Err(e) => {
+            tracing::warn!("schema registry check at start-up: {e}");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+/// The schema text in the body of a `GET /schemas/ids/{id}` answer.
+pub fn schema_answer(id: u32, text: &str, url: &str) -> Result<Arc<str>, RegistryError> {
+    let body: SchemaBody = serde_json::from_str(text)
+        .map_err(|e| RegistryError::Unavailable(format!("{url}: unexpected answer: {e}")))?;
+    if let Some(t) = body.schema_type.filter(|t| t != "AVRO") {
+        return Err(RegistryError::Refused(format!(
+            "schema {id} is {t}, not AVRO"
+        )));
+    }
+    Ok(Arc::from(body.schema))
+}
+
+/// The id in the body of a `POST /subjects/{subject}/versions` answer.
+pub fn id_answer(text: &str, url: &str) -> Result<u32, RegistryError> {
+    serde_json::from_str::<IdBody>(text)
+        .map(|b| b.id)
+        .map_err(|e| RegistryError::Unavailable(format!("{url}: unexpected answer: {e}")))
+}
+
+/// The certificates of a PEM file, to trust instead of the built-in roots.
+fn ca_certificates(
+    path: &std::path::Path,
+) -> Result<Vec<ureq::tls::Certificate<'static>>, RegistryError> {
+    let cannot = |why: String| {
+        RegistryError::Tls(format!(
+            "schema_registry.ssl_ca_location {}: {why}",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|e| cannot(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| cannot(e.to_string()))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(cannot("holds no PEM certificate".into()));
+    }
+    Ok(certs)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -134,7 +219,12 @@ fn answer(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     url: &str,
 ) -> Result<String, RegistryError> {
-    let mut response = result.map_err(|e| RegistryError::Unavailable(format!("{url}: {e}")))?;
+    let mut response = result.map_err(|e| match e {
+        ureq::Error::NativeTls(_) | ureq::Error::Tls(_) | ureq::Error::Pem(_) => {
+            RegistryError::Tls(format!("{url}: {e}"))
+        }
+        e => RegistryError::Unavailable(format!("{url}: {e}")),
+    })?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()
@@ -142,6 +232,12 @@ fn answer(
         .limit(16 << 20)
         .read_to_string()
         .map_err(|e| RegistryError::Unavailable(format!("{url}: {e}")))?;
+    judge(status, text, url)
+}
+
+/// What an HTTP answer stands for: its body when 2xx, else the error its status means, with
+/// the registry's own message when the body carries one.
+pub fn judge(status: u16, text: String, url: &str) -> Result<String, RegistryError> {
     if (200..300).contains(&status) {
         return Ok(text);
     }
@@ -157,6 +253,7 @@ fn answer(
     };
     Err(match status {
         404 => RegistryError::NotFound(why),
+        401 | 403 => RegistryError::Unauthorized(why),
         400..=499 => RegistryError::Refused(why),
         _ => RegistryError::Unavailable(why),
     })

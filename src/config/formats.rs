@@ -12,7 +12,7 @@ use super::{ConfigError, Duration, KafkaConfig};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// The JSON forms of DESIGN.md §3.
+    /// The JSON forms of docs/architecture.md §3.
     #[default]
     Json,
     /// Avro binary of schemas/*.avsc in the Confluent wire format (magic 0, schema id).
@@ -83,6 +83,9 @@ pub struct SchemaRegistryConfig {
     pub username: Option<String>,
     /// HTTP basic auth password (shown as *** by check-config).
     pub password: Option<String>,
+    /// PEM file of the CA certificates to trust for an `https://` registry, instead of the
+    /// built-in (Mozilla) roots: a private CA.
+    pub ssl_ca_location: Option<std::path::PathBuf>,
     /// Longest time one registry request may take.
     pub timeout: Duration,
     /// Without a registry: the schema id of each Avro topic, stamped on its records (output)
@@ -96,6 +99,7 @@ impl Default for SchemaRegistryConfig {
             url: String::new(),
             username: None,
             password: None,
+            ssl_ca_location: None,
             timeout: Duration::from_millis(10_000),
             ids: BTreeMap::new(),
         }
@@ -126,13 +130,7 @@ impl SchemaRegistryConfig {
         }
         let avro = formats.avro_topics(k);
         if self.has_registry() {
-            let url = self.url.trim();
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::invalid(
-                    "schema_registry.url",
-                    format!("must start with http:// or https://, got {url:?}"),
-                ));
-            }
+            super::address::http_url("schema_registry.url", self.url.trim())?;
             if !self.ids.is_empty() {
                 return Err(ConfigError::invalid(
                     "schema_registry.ids",

@@ -12,12 +12,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod address;
 mod formats;
+mod ingest;
 mod json_mapping;
+mod probes;
 mod sections;
 mod sources;
 pub use formats::*;
+pub use ingest::*;
 pub use json_mapping::*;
+pub use probes::*;
 pub use sections::*;
 pub use sources::*;
 
@@ -49,11 +54,13 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub window: WindowConfig,
     pub congestion: CongestionConfig,
+    pub probes: ProbesConfig,
     pub incidents: IncidentsConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
     pub formats: FormatsConfig,
     pub schema_registry: SchemaRegistryConfig,
+    pub ingest: IngestConfig,
     /// `roadpulse poll`: the poller's identity, positions and retry settings.
     pub poll: PollConfig,
     /// `roadpulse poll`: one entry per feed (the worker ignores them).
@@ -64,19 +71,21 @@ pub struct Config {
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 11] = [
     "kafka",
     "window",
     "congestion",
+    "probes",
     "incidents",
     "http",
     "log",
     "formats",
     "schema_registry",
+    "ingest",
     "poll",
 ];
 /// Keys whose values are lists; an env or flag value for them may be comma-separated.
-const LIST_KEYS: [&str; 1] = ["kafka.input_topics"];
+const LIST_KEYS: [&str; 2] = ["kafka.input_topics", "ingest.tokens"];
 
 impl Config {
     /// Loads and validates: file (if any), then environment, then `--set` overrides.
@@ -85,15 +94,32 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         sets: &[String],
     ) -> Result<Config, ConfigError> {
-        let mut table = match file {
+        let text = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.into(),
-                    source,
-                })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.into(),
+                        source,
+                    })?,
+                )
             }
+            None => None,
+        };
+        let origin = file.map(|p| p.display().to_string()).unwrap_or_default();
+        Config::parse(text.as_deref().map(|t| (t, origin.as_str())), env, sets)
+    }
+
+    /// What [`Config::load`] does once the file is read: `file` is its text and its name (for
+    /// messages). Outside bytes end here, so this is also what the config fuzz target drives.
+    pub fn parse(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some((text, origin)) => text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse(format!("{origin}: {e}")))?,
             None => toml::Table::new(),
         };
         let mut ignored_env = Vec::new();
@@ -123,9 +149,19 @@ impl Config {
         self.kafka.validate()?;
         self.window.validate()?;
         self.congestion.validate()?;
+        self.probes.validate(&self.kafka)?;
         self.incidents.validate()?;
+        self.http.validate()?;
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;
+        self.ingest.validate(&self.kafka)?;
+        let spec = self.window.spec();
+        if self.incidents.enabled && spec.advance_ms != spec.size_ms {
+            return Err(ConfigError::invalid(
+                "window.advance",
+                "incident detection needs tumbling windows (advance = size): leave window.advance unset, or set incidents.enabled = false",
+            ));
+        }
         sources::validate(&self.poll, &self.sources)?;
         let incidents = &self.kafka.incidents_topic;
         if self.incidents.enabled && self.formats.output_format(incidents) == Format::Avro {
@@ -147,6 +183,9 @@ impl Config {
         }
         if shown.schema_registry.password.is_some() {
             shown.schema_registry.password = Some("***".into());
+        }
+        for token in shown.ingest.tokens.iter_mut() {
+            *token = "***".into();
         }
         sources::redact(&mut shown.sources);
         let mut text = toml::to_string_pretty(&shown)

@@ -7,9 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{ConfigError, Properties};
 use crate::domain::congestion::Hysteresis;
+use crate::domain::future::{FutureBound, Reference};
 use crate::domain::processor::EmitMode;
 use crate::domain::window::WindowSpec;
-use crate::telemetry::LogFormat;
 
 /// A duration written as `500ms`, `30s`, `5m` or `1h` (`0` or `0s` turns a timeout off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,9 +69,34 @@ impl Serialize for Duration {
 }
 
 impl<'de> Deserialize<'de> for Duration {
+    /// A duration string, or the bare number 0 (`--set window.idle_timeout=0` is read as TOML,
+    /// so its 0 arrives as an integer).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Duration::parse(&text).map_err(serde::de::Error::custom)
+        d.deserialize_any(DurationVisitor)
+    }
+}
+
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as 500ms, 30s, 5m, 1h (or 0)")
+    }
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+        Duration::parse(text).map_err(E::custom)
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Duration, E> {
+        match n {
+            0 => Ok(Duration(0)),
+            n => Err(E::custom(format!(
+                "invalid duration {n} (expected e.g. 500ms, 30s, 5m, 1h, or 0)"
+            ))),
+        }
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Duration, E> {
+        self.visit_i64(i64::try_from(n).unwrap_or(i64::MAX))
     }
 }
 
@@ -177,6 +202,7 @@ impl KafkaConfig {
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         non_empty("kafka.bootstrap_servers", &self.bootstrap_servers)?;
+        super::address::brokers("kafka.bootstrap_servers", &self.bootstrap_servers)?;
         non_empty("kafka.group_id", &self.group_id)?;
         if self.input_topics.is_empty() || self.input_topics.iter().any(|t| t.trim().is_empty()) {
             return Err(ConfigError::invalid(
@@ -243,6 +269,9 @@ pub struct WindowConfig {
     pub update_interval: Duration,
     /// Advance a quiet partition's stream time by wall-clock time after this long (0 = off).
     pub idle_timeout: Duration,
+    /// Refuse (dead-letter) an event dated more than this ahead of the wall clock (in replay:
+    /// of its partition's stream time), so one bad clock cannot stall a partition (0 = off).
+    pub max_future: Duration,
 }
 
 impl Default for WindowConfig {
@@ -254,6 +283,9 @@ impl Default for WindowConfig {
             emit: Emit::Final,
             update_interval: Duration::from_millis(10_000),
             idle_timeout: Duration::from_millis(60_000),
+            // Kafka 4's own broker refuses record timestamps more than 1 h ahead of its clock
+            // (`log.message.timestamp.after.max.ms`).
+            max_future: Duration::from_millis(3_600_000),
         }
     }
 }
@@ -296,6 +328,11 @@ impl WindowConfig {
 
     pub fn idle_timeout_ms(&self) -> Option<i64> {
         Some(self.idle_timeout.millis()).filter(|ms| *ms > 0)
+    }
+
+    /// The `max_future` rule of the live path: ahead of the wall clock.
+    pub fn future_bound(&self) -> FutureBound {
+        FutureBound::new(self.max_future.millis(), Reference::WallClock)
     }
 }
 
@@ -349,32 +386,37 @@ impl CongestionConfig {
     }
 }
 
-/// Incident detection on the Kafka path (see the README, "Incident detection").
+/// Incident detection (see the README, "Incident detection").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IncidentsConfig {
-    /// Route final windows and reports by corridor and run incident detection.
+    /// Route final windows and reports to the detection keys around them and detect incidents.
     pub enabled: bool,
-    /// How far a corridor's stream time may pass a window before it is judged without the
-    /// segments that have not reported it yet.
-    pub lateness: Duration,
+    /// A detection key receives the windows of every segment within this many links of it.
+    /// 2 is what the detection rules need; 3 and 4 only measure a queue's extent further.
+    pub neighbourhood_hops: u32,
+    /// No longer used: detection waits for every input partition's watermark. Accepted so
+    /// that older configuration files still load; `check-config` says it is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lateness: Option<Duration>,
 }
 
 impl Default for IncidentsConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            lateness: Duration::from_millis(120_000),
+            neighbourhood_hops: 2,
+            lateness: None,
         }
     }
 }
 
 impl IncidentsConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if self.lateness.millis() <= 0 {
+        if !(2..=4).contains(&self.neighbourhood_hops) {
             return Err(ConfigError::invalid(
-                "incidents.lateness",
-                "must be longer than 0s",
+                "incidents.neighbourhood_hops",
+                "must be 2, 3 or 4",
             ));
         }
         Ok(())
@@ -394,6 +436,21 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:9464".into(),
         }
     }
+}
+
+impl HttpConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        super::address::listen("http.listen", &self.listen)
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Plain,
+    Json,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -417,5 +474,9 @@ mod tests {
         assert!(Duration::parse("5").is_err());
         assert_eq!(Duration::from_millis(90_000).to_string(), "90s");
         assert_eq!(Duration::from_millis(120_000).to_string(), "2m");
+        let c = crate::config::Config::load(None, vec![], &["window.max_future=0".into()]);
+        assert_eq!(c.unwrap().window.max_future.millis(), 0);
+        let e = crate::config::Config::load(None, vec![], &["window.max_future=5".into()]);
+        assert!(e.unwrap_err().to_string().contains("window.max_future"));
     }
 }

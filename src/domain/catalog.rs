@@ -4,10 +4,15 @@
 //! `segment_id` and `free_flow_kph` are required; `lanes`, `length_m`, `upstream`,
 //! `downstream` and `geometry` are optional (`upstream`/`downstream` hold `|`-separated
 //! segment ids; `geometry` is the segment's line in driving direction, WGS 84 points
-//! `lon lat` separated by `;`). Blank lines and lines starting with `#` are skipped. Parsing takes text, never a path: reading the
-//! file is the caller's business.
+//! `lon lat` separated by `;`), and so are `signal_cycle_s` and `signal_green_s`: the cycle
+//! and the effective green time of the signal at the segment's downstream end, which make it
+//! a signalised street segment (see [`super::urban`]; both or neither, green shorter than the
+//! cycle, `length_m` given). Blank lines and lines starting with `#` are skipped. Parsing
+//! takes text, never a path: reading the file is the caller's business.
 
 use std::collections::HashMap;
+
+use super::urban::Signal;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentInfo {
@@ -18,6 +23,8 @@ pub struct SegmentInfo {
     pub downstream: Vec<String>,
     /// The segment's line in driving direction, `(lon, lat)` in degrees; empty when unknown.
     pub geometry: Vec<(f64, f64)>,
+    /// The signal at the downstream end, on a signalised street.
+    pub signal: Option<Signal>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -96,14 +103,18 @@ impl Catalog {
                         format!("segment {id}: free_flow_kph must be a positive number"),
                     )
                 })?;
+            let length_m = number(cell(col("length_m")), "length_m", n)?;
+            let cycle = number(cell(col("signal_cycle_s")), "signal_cycle_s", n)?;
+            let green = number(cell(col("signal_green_s")), "signal_green_s", n)?;
             let info = SegmentInfo {
                 free_flow_kph,
                 lanes: number(cell(col("lanes")), "lanes", n)?.map(|v| v as u32),
-                length_m: number(cell(col("length_m")), "length_m", n)?,
+                length_m,
                 upstream: list(cell(col("upstream"))),
                 downstream: list(cell(col("downstream"))),
                 geometry: geometry(cell(col("geometry")))
                     .map_err(|m| err(n, format!("segment {id}: {m}")))?,
+                signal: signal(cycle, green, length_m).map_err(|m| err(n, format!("{id}: {m}")))?,
             };
             catalog.segments.insert(id.to_string(), info);
         }
@@ -149,6 +160,27 @@ fn geometry(cell: Option<&str>) -> Result<Vec<(f64, f64)>, String> {
         return Err("geometry needs at least two points".into());
     }
     Ok(points)
+}
+
+fn signal(
+    cycle_s: Option<f64>,
+    green_s: Option<f64>,
+    length_m: Option<f64>,
+) -> Result<Option<Signal>, String> {
+    let (cycle_s, green_s) = match (cycle_s, green_s) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(g)) => (c, g),
+        _ => return Err("signal_cycle_s and signal_green_s go together".into()),
+    };
+    if !(cycle_s > 0.0 && cycle_s <= 600.0 && green_s > 0.0 && green_s < cycle_s) {
+        return Err(format!(
+            "a signal needs 0 < signal_green_s < signal_cycle_s <= 600, got {green_s} and {cycle_s}"
+        ));
+    }
+    if !length_m.is_some_and(|l| l > 0.0) {
+        return Err("a signalised segment needs its length_m".into());
+    }
+    Ok(Some(Signal { cycle_s, green_s }))
 }
 
 fn list(cell: Option<&str>) -> Vec<String> {
@@ -204,5 +236,23 @@ mod tests {
             vec![(4.8901, 52.3702), (4.8950, 52.3731)]
         );
         assert!(c.get("B").unwrap().geometry.is_empty());
+    }
+
+    #[test]
+    fn signal_columns() {
+        let head = "segment_id,free_flow_kph,length_m,signal_cycle_s,signal_green_s\n";
+        let c = Catalog::parse_csv(&format!("{head}A,50,600,90,45\nB,50,600,,\n")).unwrap();
+        let s = c.get("A").unwrap().signal.unwrap();
+        assert_eq!((s.cycle_s, s.green_s), (90.0, 45.0));
+        assert_eq!(c.get("B").unwrap().signal, None);
+        for bad in [
+            "A,50,600,90,\n",
+            "A,50,600,90,95\n",
+            "A,50,,90,45\n",
+            "A,50,600,0,0\n",
+        ] {
+            let e = Catalog::parse_csv(&format!("{head}{bad}")).unwrap_err();
+            assert_eq!(e.line, 2, "{bad}: {e}");
+        }
     }
 }

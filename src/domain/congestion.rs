@@ -1,5 +1,5 @@
 //! From a window's measures to a congestion verdict: speed ratio, travel time index, level with
-//! hysteresis, HCM level of service and a confidence (TRAFFIC.md "Levels").
+//! hysteresis, HCM level of service and a confidence (docs/traffic.md "Levels").
 //!
 //! Long-lived per-segment state lives here too: the learned free-flow speed and the level
 //! hysteresis. The processor owns one [`SegmentState`] per segment and feeds it final windows in
@@ -297,6 +297,9 @@ mod tests {
             samples,
             vehicles,
             probe_space_mean_kph: None,
+            probe_estimator: None,
+            trajectory_kph: None,
+            tracked_vehicles: 0,
             probe_time_mean_kph: None,
             p85_speed_kph: None,
             min_speed_kph: None,

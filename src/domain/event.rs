@@ -81,6 +81,8 @@ pub struct RawEventFields<'a> {
     pub ts: Option<EpochMillis>,
     pub speed_kph: Option<f64>,
     pub vehicle_id: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub offset_m: Option<f64>,
     pub detector_id: Option<&'a str>,
     pub lane: Option<i64>,
     pub interval_s: Option<i64>,
@@ -110,6 +112,10 @@ pub enum EventBody<'a> {
     Probe {
         speed_kph: f64,
         vehicle_id: Option<&'a str>,
+        /// The producing system; decides how the pings were sampled (see `sampling`).
+        source: Option<&'a str>,
+        /// Position along the segment, metres from its upstream end (map-matched).
+        offset_m: Option<f64>,
     },
     Detector(DetectorReading<'a>),
     Report {
@@ -184,7 +190,7 @@ impl ReportCategory {
 
 /// Highest speed we accept as a measurement; anything above is a sensor or unit error.
 pub const MAX_SPEED_KPH: f64 = 400.0;
-/// Default detector counting interval (DESIGN.md §3).
+/// Default detector counting interval (docs/architecture.md §3).
 pub const DEFAULT_INTERVAL_S: u32 = 30;
 
 fn missing(field: &str) -> InvalidEvent {
@@ -220,6 +226,20 @@ fn fraction(field: &str, v: f64) -> Result<f64, InvalidEvent> {
     }
 }
 
+/// Longest segment position accepted, in metres.
+pub const MAX_OFFSET_M: f64 = 1_000_000.0;
+
+fn offset(v: f64) -> Result<f64, InvalidEvent> {
+    if v.is_finite() && (0.0..=MAX_OFFSET_M).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(
+            "offset_m",
+            format_args!("must be a position in 0..={MAX_OFFSET_M} m, got {v}"),
+        ))
+    }
+}
+
 impl<'a> RawEventFields<'a> {
     /// The event's type: `event_type` when set (and not `unknown`), else `type`.
     pub fn effective_kind(&self) -> Option<&'a str> {
@@ -228,7 +248,7 @@ impl<'a> RawEventFields<'a> {
             .or(self.kind)
     }
 
-    /// Applies the raw-event contract (README, "Input: raw event").
+    /// Applies the raw-event contract (README, "Input: raw event"; docs/architecture.md §3).
     pub fn validate(&self) -> Result<RawEvent<'a>, InvalidEvent> {
         let kind = self.effective_kind().ok_or_else(|| missing("type"))?;
         let segment_id = self.segment_id.ok_or_else(|| missing("segment_id"))?;
@@ -263,9 +283,12 @@ impl<'a> RawEventFields<'a> {
 
     fn probe(&self) -> Result<EventBody<'a>, InvalidEvent> {
         let v = self.speed_kph.ok_or_else(|| missing("speed_kph"))?;
+        let offset_m = self.offset_m.map(offset).transpose()?;
         Ok(EventBody::Probe {
             speed_kph: speed("speed_kph", v)?,
             vehicle_id: self.vehicle_id,
+            source: self.source,
+            offset_m,
         })
     }
 

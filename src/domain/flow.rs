@@ -81,6 +81,7 @@ impl FlowAgg {
 mod tests {
     use super::*;
     use crate::domain::aggregate::WindowAgg;
+    use crate::domain::sampling::Sampling;
 
     fn flow(speed: f64, confidence: f64, free_flow: Option<f64>) -> FlowReading {
         FlowReading {
@@ -96,8 +97,8 @@ mod tests {
         let mut a = WindowAgg::default();
         a.add_flow(&flow(30.0, 1.0, Some(80.0)));
         a.add_flow(&flow(60.0, 0.5, Some(90.0)));
-        a.add_probe(100.0, Some("bus"));
-        let m = a.measures(60_000);
+        a.add_probe(100.0, Some("bus"), Sampling::Time);
+        let m = a.measures(60_000, None);
         let f = m.flow.unwrap();
         // 1.5 / (1/30 + 0.5/60) = 36
         assert!((f.speed_kph - 36.0).abs() < 1e-9, "{f:?}");
@@ -105,7 +106,7 @@ mod tests {
         assert_eq!((f.readings, f.confidence, f.closed), (2, 0.75, false));
         // the probe statistics know nothing of the vendor readings
         assert_eq!((m.samples, m.probe_time_mean_kph), (1, Some(100.0)));
-        assert_eq!(WindowAgg::default().measures(60_000).flow, None);
+        assert_eq!(WindowAgg::default().measures(60_000, None).flow, None);
     }
 
     #[test]

@@ -7,13 +7,21 @@ pub mod catalog;
 pub mod congestion;
 pub mod event;
 pub mod flow;
+pub mod future;
 pub mod incident;
 pub mod intern;
 pub mod output;
 pub mod partition;
 pub mod processor;
+pub mod sampling;
 pub mod sketch;
+pub mod tracks;
+pub mod urban;
 pub mod window;
 
 #[cfg(test)]
 mod processor_tests;
+#[cfg(test)]
+mod processor_time_tests;
+#[cfg(test)]
+mod speed_tests;

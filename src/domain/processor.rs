@@ -14,9 +14,17 @@ use std::sync::Arc;
 use super::aggregate::WindowAgg;
 use super::catalog::Catalog;
 use super::congestion::{Hysteresis, SegmentState};
-use super::event::{EpochMillis, EventBody, RawEvent};
+use super::event::{EpochMillis, EventBody, InvalidEvent, RawEvent};
+use super::future::{FutureBound, Reference};
+use super::incident::facts::Facts;
+use super::incident::history::History;
+use super::incident::probe::ProbeSettings;
+use super::incident::Report;
 use super::intern::SegmentIds;
 use super::output::{CongestionEvent, Verdict};
+use super::sampling::{Sampling, SamplingRules};
+use super::tracks::Tracks;
+use super::urban::Road;
 use super::window::{StreamTime, WindowSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +50,13 @@ pub struct ProcessorSettings {
     pub hysteresis: Hysteresis,
     pub default_free_flow_kph: f64,
     pub catalog: Arc<Catalog>,
+    /// How far ahead an event may be (`window.max_future`); see [`Task::admit`].
+    pub future: FutureBound,
+    /// How each input's probe pings were sampled.
+    pub sampling: SamplingRules,
+    /// Incident detection on: keep each segment's detection history and hand closed windows
+    /// (their facts and the reports made in them) on through [`Task::take_closed`].
+    pub detection: Option<ProbeSettings>,
 }
 
 /// What became of one event, for the adapter's metrics.
@@ -73,16 +88,33 @@ struct Bucket {
     /// Segments changed since the last early update (`updates` mode only; empty otherwise,
     /// so final-only windows pay nothing for it).
     changed: FastSet<u32>,
+    /// Tracks of the probe vehicles whose pings give their position, by segment (empty
+    /// unless pings carry `offset_m`).
+    tracks: FastMap<u32, Tracks>,
     /// Smallest input offset that contributed to any window with this start.
     first_offset: i64,
+    /// Reports made in this window (detection on): they go on with its final windows.
+    reports: Vec<Report>,
+}
+
+/// A window start that closed, as incident detection reads it (detection on only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    pub start: EpochMillis,
+    pub end: EpochMillis,
+    /// Each segment's facts, by segment index (see [`Task::segment_id`]).
+    pub windows: Vec<(u32, Facts)>,
+    pub reports: Vec<Report>,
 }
 
 struct Segment {
     state: SegmentState,
-    /// The catalogue's free-flow speed, looked up once.
-    catalog_free_flow: Option<f64>,
+    /// What the catalogue says of the road, looked up once.
+    road: Road,
     /// Changed by a final window since the last [`Task::drain_state_changes`].
     dirty: bool,
+    /// Detection history (detection on only; boxed so that it costs a pointer otherwise).
+    history: Option<Box<History>>,
 }
 
 pub struct Task {
@@ -102,6 +134,10 @@ pub struct Task {
     last_record_wall: Option<i64>,
     stream_time_at_last_record: Option<EpochMillis>,
     next_update_at: Option<i64>,
+    /// Sampling of the probes of this task's input topic that name no listed source.
+    topic_sampling: Sampling,
+    /// Closed windows for incident detection, until [`Task::take_closed`].
+    closed: Vec<Closed>,
 }
 
 impl Task {
@@ -112,7 +148,6 @@ impl Task {
     /// A task resuming from a committed checkpoint (after a rebalance or a restart).
     pub fn restore(settings: Arc<ProcessorSettings>, from: Checkpoint) -> Self {
         Task {
-            settings,
             stream_time: StreamTime::new(from.stream_time),
             ids: SegmentIds::default(),
             segments: Vec::new(),
@@ -124,7 +159,15 @@ impl Task {
             last_record_wall: None,
             stream_time_at_last_record: from.stream_time,
             next_update_at: None,
+            closed: Vec::new(),
+            topic_sampling: settings.sampling.default,
+            settings,
         }
+    }
+
+    /// Names the input topic this task reads, whose sampling setting its probes take.
+    pub fn set_input_topic(&mut self, topic: &str) {
+        self.topic_sampling = self.settings.sampling.for_topic(Some(topic));
     }
 
     pub fn stream_time(&self) -> Option<EpochMillis> {
@@ -141,6 +184,17 @@ impl Task {
         aggs.map(WindowAgg::sketch_heap_bytes).sum()
     }
 
+    /// Whether an event may enter at all: refused (kind `invalid_timestamp`) when it lies more
+    /// than `window.max_future` ahead of the wall clock `wall_ms`, or in replay of this task's
+    /// stream time. A refused event must not reach [`Task::on_event`].
+    pub fn admit(&self, ts: EpochMillis, wall_ms: i64) -> Result<(), InvalidEvent> {
+        let reference = match self.settings.future.reference {
+            Reference::WallClock => Some(wall_ms),
+            Reference::StreamTime => self.stream_time.get(),
+        };
+        self.settings.future.check(ts, reference)
+    }
+
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
     /// clock (for the idle timeout); replay passes the event time.
     pub fn on_event(
@@ -150,12 +204,12 @@ impl Task {
         wall_ms: i64,
         out: &mut Vec<CongestionEvent>,
     ) -> Outcome {
-        self.position = Some(offset + 1);
+        self.position = Some(offset.saturating_add(1));
         self.last_record_wall = Some(wall_ms);
         let now = self.stream_time.observe(event.ts);
         self.stream_time_at_last_record = Some(now);
         let outcome = match &event.body {
-            EventBody::Report { .. } => Outcome::Report,
+            EventBody::Report { .. } => self.hold_report(offset, event),
             body => self.aggregate(offset, event.segment_id, event.ts, body),
         };
         self.close_windows(out);
@@ -183,13 +237,33 @@ impl Task {
             let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
                 aggs: spare.take().unwrap_or_default(),
                 changed: FastSet::default(),
+                tracks: FastMap::default(),
                 first_offset: offset,
+                reports: Vec::new(),
             });
             bucket.first_offset = bucket.first_offset.min(offset);
             if updates {
                 bucket.changed.insert(seg);
             }
-            bucket.aggs.entry(seg).or_default().add(body);
+            let agg = bucket.aggs.entry(seg).or_default();
+            match body {
+                EventBody::Probe {
+                    speed_kph,
+                    vehicle_id,
+                    source,
+                    offset_m,
+                } => {
+                    let rules = &self.settings.sampling;
+                    let sampling = rules.for_probe(self.topic_sampling, *source);
+                    agg.add_probe(*speed_kph, *vehicle_id, sampling);
+                    if let (Some(v), Some(x)) = (vehicle_id, offset_m) {
+                        bucket.tracks.entry(seg).or_default().add(v, ts, *x);
+                    }
+                }
+                EventBody::Detector(d) => agg.add_detector(d),
+                EventBody::Flow(f) => agg.add_flow(f),
+                EventBody::Report { .. } => {}
+            }
         }
         if accepted {
             Outcome::Aggregated
@@ -198,13 +272,38 @@ impl Task {
         }
     }
 
+    /// With detection on, a report waits in the window it was made in and goes on with that
+    /// window's final results; one whose window has closed is late, like any event.
+    fn hold_report(&mut self, offset: i64, event: &RawEvent<'_>) -> Outcome {
+        let Some(report) = self.settings.detection.and(Report::from_event(event)) else {
+            return Outcome::Report;
+        };
+        let spec = self.settings.window;
+        let now = self.stream_time.get().unwrap_or(event.ts);
+        let Some(start) = spec.starts_for(event.ts).find(|s| !spec.is_closed(*s, now)) else {
+            return Outcome::Late;
+        };
+        let spare = &mut self.spare;
+        let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
+            aggs: spare.take().unwrap_or_default(),
+            changed: FastSet::default(),
+            tracks: FastMap::default(),
+            first_offset: offset,
+            reports: Vec::new(),
+        });
+        bucket.first_offset = bucket.first_offset.min(offset);
+        bucket.reports.push(report);
+        Outcome::Report
+    }
+
     fn segment_index(&mut self, id: &str) -> u32 {
         let (i, added) = self.ids.intern(id);
         if added {
             self.segments.push(Segment {
                 state: SegmentState::default(),
-                catalog_free_flow: self.settings.catalog.free_flow_kph(id),
+                road: Road::from_catalog(self.settings.catalog.get(id)),
                 dirty: false,
+                history: self.settings.detection.map(|_| Box::default()),
             });
         }
         i
@@ -227,30 +326,62 @@ impl Task {
     }
 
     fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
-        let mut aggs = bucket.aggs;
-        self.emit_bucket(start, aggs.iter().map(|(s, agg)| (*s, agg)), true, out);
+        let (mut aggs, tracks) = (bucket.aggs, bucket.tracks);
+        let all = aggs.iter().map(|(s, agg)| (*s, agg, tracks.get(s)));
+        let windows = self.emit_bucket(start, all, true, out);
         aggs.clear();
         self.spare = Some(aggs);
+        // The facts of the closed window's segments (folded into their detection history just
+        // now) and its reports go on to incident detection.
+        if self.settings.detection.is_some() && (!windows.is_empty() || !bucket.reports.is_empty())
+        {
+            self.closed.push(Closed {
+                start,
+                end: self.settings.window.end(start),
+                windows,
+                reports: bucket.reports,
+            });
+        }
+    }
+
+    /// The windows closed since the last call, for incident detection, oldest first.
+    pub fn take_closed(&mut self) -> Vec<Closed> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// The id of segment index `seg` (as [`Closed::windows`] names segments).
+    pub fn segment_id(&self, seg: u32) -> &str {
+        self.ids.get(seg)
+    }
+
+    /// Every window starting at or before this is closed (None before the first record): the
+    /// partition's mark for incident detection. It moves once per window advance.
+    pub fn closed_through(&self) -> Option<EpochMillis> {
+        self.stream_time
+            .get()
+            .map(|t| self.settings.window.newest_closed_start(t))
     }
 
     fn emit_bucket<'w>(
         &mut self,
         start: EpochMillis,
-        aggs: impl Iterator<Item = (u32, &'w WindowAgg)>,
+        aggs: impl Iterator<Item = (u32, &'w WindowAgg, Option<&'w Tracks>)>,
         is_final: bool,
         out: &mut Vec<CongestionEvent>,
-    ) {
+    ) -> Vec<(u32, Facts)> {
         let settings = Arc::clone(&self.settings);
         let spec = settings.window;
+        let detection = settings.detection.filter(|_| is_final);
+        let mut facts = Vec::new();
         let ranks = self.ids.ranks();
         let mut sorted: Vec<_> = aggs
-            .map(|(seg, agg)| (ranks[seg as usize], seg, agg))
+            .map(|(seg, agg, tracks)| (ranks[seg as usize], seg, agg, tracks))
             .collect();
         sorted.sort_unstable_by_key(|a| a.0);
-        for (_, seg, agg) in sorted {
+        for (_, seg, agg, tracks) in sorted {
             let segment = &mut self.segments[seg as usize];
             let verdict = Verdict {
-                catalog_free_flow: segment.catalog_free_flow,
+                road: segment.road,
                 default_free_flow: settings.default_free_flow_kph,
                 hysteresis: settings.hysteresis,
                 state: &mut segment.state,
@@ -259,16 +390,21 @@ impl Task {
                 segment.dirty = true;
                 self.dirty_segments.push(seg);
             }
-            let measures = agg.measures(spec.size_ms);
-            out.push(CongestionEvent::build(
+            let measures = agg.measures(spec.size_ms, tracks);
+            let event = CongestionEvent::build(
                 self.ids.get(seg),
                 start,
                 spec.end(start),
                 measures,
                 is_final,
                 verdict,
-            ));
+            );
+            if let (Some(p), Some(h)) = (&detection, segment.history.as_mut()) {
+                facts.push((seg, h.observe(&event, p)));
+            }
+            out.push(event);
         }
+        facts
     }
 
     /// Clock tick: in `updates` mode, emits early results of the windows that changed since
@@ -277,7 +413,7 @@ impl Task {
         if let EmitMode::Updates { interval_ms } = self.settings.emit {
             let due = self.next_update_at.is_none_or(|t| wall_ms >= t);
             if due {
-                self.next_update_at = Some(wall_ms + interval_ms);
+                self.next_update_at = Some(wall_ms.saturating_add(interval_ms));
                 self.emit_updates(out);
             }
         }
@@ -294,9 +430,9 @@ impl Task {
         ) else {
             return;
         };
-        let idle = wall_ms - last_wall;
+        let idle = wall_ms.saturating_sub(last_wall);
         if idle >= timeout {
-            self.stream_time.observe(base + idle);
+            self.stream_time.observe(base.saturating_add(idle));
             self.close_windows(out);
         }
     }
@@ -311,20 +447,25 @@ impl Task {
     }
 
     fn emit_updates(&mut self, out: &mut Vec<CongestionEvent>) {
-        let mut changed: Vec<(EpochMillis, Vec<(u32, WindowAgg)>)> = Vec::new();
+        type Changed = (u32, WindowAgg, Option<Tracks>);
+        let mut changed: Vec<(EpochMillis, Vec<Changed>)> = Vec::new();
         for (start, bucket) in self.windows.iter_mut() {
-            let aggs = &bucket.aggs;
-            let dirty: Vec<(u32, WindowAgg)> = bucket
+            let (aggs, tracks) = (&bucket.aggs, &bucket.tracks);
+            let dirty: Vec<Changed> = bucket
                 .changed
                 .drain()
-                .filter_map(|seg| aggs.get(&seg).map(|agg| (seg, agg.clone())))
+                .filter_map(|seg| {
+                    let agg = aggs.get(&seg)?.clone();
+                    Some((seg, agg, tracks.get(&seg).cloned()))
+                })
                 .collect();
             if !dirty.is_empty() {
                 changed.push((*start, dirty));
             }
         }
         for (start, aggs) in changed {
-            self.emit_bucket(start, aggs.iter().map(|(s, a)| (*s, a)), false, out);
+            let all = aggs.iter().map(|(s, a, t)| (*s, a, t.as_ref()));
+            self.emit_bucket(start, all, false, out);
         }
     }
 
@@ -337,20 +478,32 @@ impl Task {
     }
 
     /// Hands over the long-lived state of every segment a final window changed since the last
-    /// call (each once), for the state changelog.
-    pub fn drain_state_changes(&mut self, mut f: impl FnMut(&str, &SegmentState)) {
+    /// call (each once), for the state changelog: its congestion state and, with detection on,
+    /// its detection history.
+    pub fn drain_state_changes(
+        &mut self,
+        mut f: impl FnMut(&str, &SegmentState, Option<&History>),
+    ) {
         for seg in self.dirty_segments.drain(..) {
             let segment = &mut self.segments[seg as usize];
             segment.dirty = false;
-            f(self.ids.get(seg), &segment.state);
+            f(
+                self.ids.get(seg),
+                &segment.state,
+                segment.history.as_deref(),
+            );
         }
     }
 
     /// Puts back a segment's long-lived state, as the changelog last recorded it. Called on a
     /// restored task before its first event.
-    pub fn restore_segment(&mut self, id: &str, state: SegmentState) {
+    pub fn restore_segment(&mut self, id: &str, state: SegmentState, history: Option<History>) {
         let seg = self.segment_index(id);
-        self.segments[seg as usize].state = state;
+        let segment = &mut self.segments[seg as usize];
+        segment.state = state;
+        if let (Some(h), Some(slot)) = (history, segment.history.as_mut()) {
+            **slot = h;
+        }
     }
 
     /// Segments with long-lived state in this task.

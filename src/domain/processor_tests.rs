@@ -33,6 +33,9 @@ fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<Proces
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::new(catalog),
+        future: super::future::FutureBound::OFF,
+        sampling: Default::default(),
+        detection: None,
     })
 }
 
@@ -51,6 +54,8 @@ fn probe(segment: &'static str, ts: i64, speed: f64) -> RawEvent<'static> {
         body: EventBody::Probe {
             speed_kph: speed,
             vehicle_id: Some("v"),
+            source: None,
+            offset_m: None,
         },
     }
 }
@@ -91,9 +96,10 @@ fn window_closes_exactly_at_end_plus_grace() {
     assert_eq!(keys(&out), vec![("A", 0, 2)]);
     let w = &out[0];
     assert_eq!((w.window_end, w.is_final), (60_000, true));
-    assert!(
-        (w.speed_kph.unwrap() - 58.33).abs() < 0.01,
-        "harmonic mean of 50 and 70"
+    assert_eq!(
+        w.speed_kph,
+        Some(60.0),
+        "time-sampled pings (the default): the mean of 50 and 70"
     );
 }
 
@@ -367,12 +373,12 @@ mod properties {
             let cp = first.checkpoint();
             // The compacted changelog: the latest serialized state per segment.
             let mut changelog = std::collections::BTreeMap::new();
-            first.drain_state_changes(|id, state| {
+            first.drain_state_changes(|id, state, _| {
                 changelog.insert(id.to_string(), serde_json::to_vec(state).unwrap());
             });
             let mut second = Task::restore(spec(), cp);
             for (id, bytes) in &changelog {
-                second.restore_segment(id, serde_json::from_slice(bytes).unwrap());
+                second.restore_segment(id, serde_json::from_slice(bytes).unwrap(), None);
             }
             let from = cp.offset.unwrap_or(0) as usize;
             for (i, e) in evs.iter().enumerate().skip(from) {

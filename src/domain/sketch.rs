@@ -56,6 +56,13 @@ impl TryFrom<SketchParts> for SpeedSketch {
         if !sorted || p.buckets.iter().any(|&(_, c)| c == 0) {
             return Err("sketch buckets must be sorted, unique and non-empty");
         }
+        let total = p
+            .buckets
+            .iter()
+            .try_fold(p.zero_count, |n, &(_, c)| n.checked_add(u64::from(c)));
+        if total.is_none() {
+            return Err("sketch counts add up to more than 2^64 samples");
+        }
         Ok(SpeedSketch {
             buckets: p.buckets,
             zero_count: p.zero_count,
@@ -113,8 +120,9 @@ impl SpeedSketch {
     /// Number of recorded samples, the zero bucket included.
     #[must_use]
     pub fn count(&self) -> u64 {
-        let in_buckets: u64 = self.buckets.iter().map(|&(_, c)| u64::from(c)).sum();
-        in_buckets + self.zero_count
+        // Saturating: merges of restored sketches can approach 2^64 samples.
+        let counts = self.buckets.iter().map(|&(_, c)| u64::from(c));
+        counts.fold(self.zero_count, u64::saturating_add)
     }
 
     /// True when no sample has been recorded.
@@ -192,7 +200,7 @@ impl SpeedSketch {
         }
         let mut seen = self.zero_count;
         for &(index, c) in &self.buckets {
-            seen += u64::from(c);
+            seen = seen.saturating_add(u64::from(c));
             if rank < seen {
                 return Some(bucket_value(index));
             }
@@ -348,6 +356,8 @@ mod tests {
             r#"{"buckets":[[5,1],[3,1]],"zero_count":0}"#,
             r#"{"buckets":[[5,1],[5,1]],"zero_count":0}"#,
             r#"{"buckets":[[5,0]],"zero_count":0}"#,
+            // Found by the changelog fuzz target: the counts overflowed u64 in count().
+            r#"{"buckets":[[-5,4294967295],[32767,4294967295]],"zero_count":18446744073709551615}"#,
         ] {
             assert!(serde_json::from_str::<SpeedSketch>(bad).is_err(), "{bad}");
         }

@@ -1,6 +1,6 @@
 //! Creates the topics roadpulse reads and writes when they are missing, and the internal
 //! topics (always: they are roadpulse's own): a state changelog per input topic,
-//! co-partitioned with it, the corridor repartition topic and its state changelog.
+//! co-partitioned with it, the detection repartition topic and its state changelog.
 
 use std::time::{Duration, Instant};
 
@@ -32,18 +32,29 @@ pub fn changelog_topic(k: &KafkaConfig, input: &str) -> String {
     format!("{}-{input}-state-changelog", k.group_id)
 }
 
-/// The internal topic final windows and reports are routed through, keyed by corridor.
+/// The internal topic the windows and reports of every segment go through to the detection
+/// keys around it.
 pub fn repartition_topic(k: &KafkaConfig) -> String {
-    format!("{}-corridor-repartition", k.group_id)
+    format!("{}-detection-repartition", k.group_id)
 }
 
-/// The compacted changelog of the corridor stage's state, co-partitioned with the repartition
+/// The compacted changelog of the detection keys' state, co-partitioned with the repartition
 /// topic.
-pub fn corridor_changelog_topic(k: &KafkaConfig) -> String {
-    format!("{}-corridor-state-changelog", k.group_id)
+pub fn detection_changelog_topic(k: &KafkaConfig) -> String {
+    format!("{}-detection-state-changelog", k.group_id)
 }
 
-/// Every internal topic with the partitions it must have and whether it is compacted.
+/// The partition counts the worker runs with: each input topic's (in configuration order)
+/// and the detection repartition topic's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub inputs: Vec<u32>,
+    pub detection: u32,
+}
+
+/// Every internal topic with the partitions it must have and whether it is compacted (the
+/// repartition topic is not: its records are read soon after they are written, and it keeps
+/// them by append time, as the records carry event time, which may be days old in a backfill).
 fn internal_topics(
     k: &KafkaConfig,
     input_partitions: &[(String, i32)],
@@ -54,7 +65,7 @@ fn internal_topics(
         .collect();
     let widest = input_partitions.iter().map(|(_, n)| *n).max().unwrap_or(1);
     topics.push((repartition_topic(k), widest, false));
-    topics.push((corridor_changelog_topic(k), widest, true));
+    topics.push((detection_changelog_topic(k), widest, true));
     topics
 }
 
@@ -102,12 +113,12 @@ pub async fn ensure_topics(
 
 /// Creates the internal topics when missing (changelogs compacted, each as wide as what it
 /// mirrors), and refuses to start when an existing one no longer matches or an output topic
-/// (the incidents topic only with detection on) is missing.
+/// (the incidents topic only with detection on) is missing. Returns the partition counts.
 pub async fn ensure_internal_topics(
     k: &KafkaConfig,
     incidents: bool,
     timeout: Duration,
-) -> Result<(), KafkaFailure> {
+) -> Result<Layout, KafkaFailure> {
     let admin = admin(k)?;
     // Output topics are the user's (kafka.create_topics): a missing one would fail every
     // transaction, so refuse to start instead.
@@ -139,8 +150,16 @@ pub async fn ensure_internal_topics(
         };
         inputs.push((input.clone(), n));
     }
+    let internal = internal_topics(k, &inputs);
+    let layout = Layout {
+        inputs: inputs.iter().map(|(_, n)| *n as u32).collect(),
+        detection: internal
+            .iter()
+            .find(|(t, ..)| *t == repartition_topic(k))
+            .map_or(1, |(_, n, _)| *n as u32),
+    };
     let mut missing = Vec::new();
-    for (topic, n, compact) in internal_topics(k, &inputs) {
+    for (topic, n, compact) in internal {
         match partitions(&metadata, &topic) {
             Some(m) if m == n => {}
             Some(m) => {
@@ -158,11 +177,11 @@ pub async fn ensure_internal_topics(
             if *compact {
                 topic.set("cleanup.policy", "compact")
             } else {
-                topic
+                topic.set("message.timestamp.type", "LogAppendTime")
             }
         })
         .collect();
-    create(&admin, &new, timeout).await.map(|_| ())
+    create(&admin, &new, timeout).await.map(|_| layout)
 }
 
 fn replication(k: &KafkaConfig) -> TopicReplication<'static> {

@@ -25,22 +25,14 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{client, KafkaFailure, Shutdown};
 use crate::config::KafkaConfig;
-use crate::domain::congestion::SegmentState;
 
 /// Longest a restore may take, waiting included: the broker aborts a dead worker's transaction
 /// after its `transaction.timeout.ms` (librdkafka's default: 60 s).
 pub const RESTORE_PATIENCE: Duration = Duration::from_secs(120);
 const CALL: Duration = Duration::from_secs(10);
 
-pub fn encode(state: &SegmentState, buf: &mut Vec<u8>) {
-    buf.clear();
-    // Serializing plain data to a Vec cannot fail.
-    let _ = serde_json::to_writer(buf, state);
-}
-
-pub fn decode(bytes: &[u8]) -> Result<SegmentState, serde_json::Error> {
-    serde_json::from_slice(bytes)
-}
+/// The record value format (in [`crate::codec::state`]).
+pub use crate::codec::state::{decode, encode};
 
 /// What one restore read.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -90,14 +82,14 @@ impl Restorer {
     }
 
     /// Reads `topic` partition `partition` to its end, handing every record's key and value
-    /// to `apply` (which says whether it decoded). `log_end` is a client whose offset queries
+    /// (None: a tombstone, the key was deleted) to `apply` (which says whether it decoded). `log_end` is a client whose offset queries
     /// see the log end (not the stable end): the producer's.
     pub fn restore<C: ClientContext>(
         &self,
         log_end: &Client<C>,
         topic: &str,
         partition: i32,
-        mut apply: impl FnMut(&str, &[u8]) -> bool,
+        mut apply: impl FnMut(&str, Option<&[u8]>) -> bool,
     ) -> Result<Restored, RestoreError> {
         let started = Instant::now();
         let deadline = started + RESTORE_PATIENCE;
@@ -204,7 +196,7 @@ impl Restorer {
         topic: &str,
         partition: i32,
         deadline: Instant,
-        apply: &mut impl FnMut(&str, &[u8]) -> bool,
+        apply: &mut impl FnMut(&str, Option<&[u8]>) -> bool,
         restored: &mut Restored,
     ) -> Result<(), RestoreError> {
         // Events left over from an earlier restore (a late end-of-partition) must not end
@@ -227,9 +219,9 @@ impl Restorer {
                     let (key, value) = (m.key().unwrap_or_default(), m.payload());
                     restored.records += 1;
                     restored.bytes += (key.len() + value.map_or(0, <[u8]>::len)) as u64;
-                    let applied = match (std::str::from_utf8(key), value) {
-                        (Ok(id), Some(value)) => apply(id, value),
-                        _ => false,
+                    let applied = match std::str::from_utf8(key) {
+                        Ok(id) => apply(id, value),
+                        Err(_) => false,
                     };
                     if !applied {
                         restored.invalid += 1;

@@ -64,20 +64,10 @@ pub fn restore_consumer_config(k: &KafkaConfig) -> ClientConfig {
     passthrough(c, k)
 }
 
-fn producing(k: &KafkaConfig, role: &str) -> ClientConfig {
-    let mut c = base(k, role);
-    c.set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4");
-    c
-}
-
 /// The output producer: idempotent, acks from all replicas, Java-compatible key partitioning
 /// (murmur2, so downstream keyed joins line up), small linger for batching.
 pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
-    let mut c = producing(k, "producer");
+    let mut c = idempotent_producer(k, "producer");
     if k.processing_guarantee == Guarantee::ExactlyOnce {
         c.set(
             "transactional.id",
@@ -96,7 +86,7 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
 /// A `roadpulse poll` source's producer: the output producer's settings, transactional with
 /// the source's own id (each source commits its readings and positions on its own).
 pub fn source_producer_config(k: &KafkaConfig, transactional_id: &str) -> ClientConfig {
-    let mut c = producing(k, "poll");
+    let mut c = idempotent_producer(k, "poll");
     c.set("transactional.id", transactional_id);
     passthrough(c, k)
 }
@@ -114,7 +104,40 @@ pub fn source_positions_reader_config(k: &KafkaConfig, poll_id: &str) -> ClientC
     passthrough(c, k)
 }
 
+fn idempotent_producer(k: &KafkaConfig, role: &str) -> ClientConfig {
+    let mut c = base(k, role);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4");
+    c
+}
+
+/// The HTTP ingest producer: the output producer's settings without a transaction (each
+/// record is answered once Kafka acknowledged it), then `own` (queue bounds, timeouts), then
+/// the user's properties.
+pub fn ingest_producer_config(k: &KafkaConfig, own: &[(&str, String)]) -> ClientConfig {
+    let mut c = idempotent_producer(k, "ingest");
+    for (key, value) in own {
+        c.set(*key, value);
+    }
+    passthrough(c, k)
+}
+
 /// Admin client for topic creation.
 pub fn admin_config(k: &KafkaConfig) -> ClientConfig {
     passthrough(base(k, "admin"), k)
+}
+
+/// A small fixed set of labels for librdkafka client errors (`roadpulse_kafka_errors_total`).
+pub fn error_kind(e: &rdkafka::error::KafkaError) -> &'static str {
+    use rdkafka::error::RDKafkaErrorCode as Code;
+    match e.rdkafka_error_code() {
+        Some(Code::AllBrokersDown) => "all_brokers_down",
+        Some(Code::BrokerTransportFailure) | Some(Code::Resolve) => "transport",
+        Some(Code::Authentication) | Some(Code::SaslAuthenticationFailed) => "authentication",
+        Some(Code::MessageTimedOut) => "timeout",
+        _ => "other",
+    }
 }

@@ -1,17 +1,20 @@
 //! Consumer callbacks: rebalances (a revoked partition's outputs are flushed and its offsets
-//! committed before the revoke returns), librdkafka statistics (consumer lag per partition),
-//! and client errors (broker outages are reported, and librdkafka keeps reconnecting).
+//! committed before the revoke returns), librdkafka statistics (consumer lag per partition,
+//! and whether each input partition is caught up), and client errors (broker outages are
+//! reported, and librdkafka keeps reconnecting).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::statistics::Statistics;
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::{Partition, Statistics};
 use rdkafka::TopicPartitionList;
 
-use super::tasks::{PartitionKey, Shared};
+use super::client::error_kind;
+use super::io::PartitionKey;
+use super::shared::Shared;
 use super::Health;
 use crate::telemetry::{self, Metrics};
 
@@ -37,18 +40,18 @@ fn keys(tpl: &TopicPartitionList) -> Vec<PartitionKey> {
         .collect()
 }
 
-/// A small fixed set of labels for client errors.
-pub(crate) fn error_kind(e: &KafkaError) -> &'static str {
-    match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::AllBrokersDown) => "all_brokers_down",
-        Some(RDKafkaErrorCode::BrokerTransportFailure) | Some(RDKafkaErrorCode::Resolve) => {
-            "transport"
-        }
-        Some(RDKafkaErrorCode::Authentication)
-        | Some(RDKafkaErrorCode::SaslAuthenticationFailed) => "authentication",
-        Some(RDKafkaErrorCode::MessageTimedOut) => "timeout",
-        _ => "other",
-    }
+/// Records not yet handed to this worker: from what it has read (or, before its first
+/// record, from what it has fetched, with nothing waiting in its queue), not from what it has
+/// committed (commits trail by the open windows; see the README).
+fn behind(p: &Partition) -> Option<i64> {
+    let read = if p.app_offset >= 0 {
+        p.app_offset
+    } else if p.fetchq_cnt == 0 && p.next_offset >= 0 {
+        p.next_offset
+    } else {
+        return None;
+    };
+    (p.ls_offset >= 0).then(|| (p.ls_offset - read).max(0))
 }
 
 impl ClientContext for WorkerContext {
@@ -62,24 +65,11 @@ impl ClientContext for WorkerContext {
         let mut shared = self.lock();
         for (name, topic) in &stats.topics {
             for (id, p) in topic.partitions.iter().filter(|(id, _)| **id >= 0) {
-                let labels = [name.as_str(), &id.to_string()];
-                // Behind the log end: from what this worker has read, not from what it has
-                // committed (commits trail by the open windows; see the README).
-                let behind = (p.ls_offset >= 0 && p.app_offset >= 0)
-                    .then(|| (p.ls_offset - p.app_offset).max(0));
-                if let Some(lag) = behind {
-                    self.metrics
-                        .consumer_lag
-                        .with_label_values(&labels)
-                        .set(lag);
-                }
-                if p.consumer_lag >= 0 {
-                    self.metrics
-                        .committed_lag
-                        .with_label_values(&labels)
-                        .set(p.consumer_lag);
-                }
-                if let Some(a) = shared.tasks.get_mut(&(Arc::from(name.as_str()), *id)) {
+                let behind = behind(p);
+                let committed = (p.consumer_lag >= 0).then_some(p.consumer_lag);
+                telemetry::consumer_lag(&self.metrics, name, *id, behind, committed);
+                let key = (Arc::from(name.as_str()), *id);
+                if let Some(a) = shared.segments.tasks.get_mut(&key) {
                     a.idle_ok = behind == Some(0) && up.contains(&p.leader);
                 }
             }
@@ -91,7 +81,7 @@ impl ClientContext for WorkerContext {
         telemetry::kafka_error(&self.metrics, kind, reason);
         if kind != "other" {
             // Out of reach: until statistics say otherwise, no partition counts as idle.
-            for a in self.lock().tasks.values_mut() {
+            for a in self.lock().segments.tasks.values_mut() {
                 a.idle_ok = false;
             }
         }
@@ -112,13 +102,11 @@ impl ConsumerContext for WorkerContext {
             shared.commit(consumer, Some(&revoked));
         }
         for key in &revoked {
-            shared.tasks.remove(key);
-            shared.drop_stage(key);
-            let labels = [&*key.0, &key.1.to_string()];
-            let _ = self.metrics.consumer_lag.remove_label_values(&labels);
-            let _ = self.metrics.committed_lag.remove_label_values(&labels);
+            shared.drop_partition(key);
+            telemetry::partition_revoked(&self.metrics, &key.0, key.1);
         }
-        self.metrics.windows_open.set(shared.open_windows() as i64);
+        let open = shared.segments.open_windows();
+        telemetry::state_size(&self.metrics, shared.segments.segments(), open);
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -133,6 +121,6 @@ impl ConsumerContext for WorkerContext {
             }
         }
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-        self.metrics.assigned_partitions.set(assigned as i64);
+        telemetry::assigned(&self.metrics, assigned);
     }
 }

@@ -1,14 +1,17 @@
-//! The Kafka adapter: a consumer group over the input topics (and the corridor repartition
-//! topic), one domain task per assigned partition, congestion and incident events produced
-//! keyed by segment, poison records to the DLQ, state mirrored to changelog topics.
+//! The Kafka adapter: a consumer group over the input topics (and, with incident detection
+//! on, the detection repartition topic), one domain task per assigned partition, congestion
+//! and incident events produced keyed by segment, poison records to the DLQ, state mirrored to
+//! changelog topics.
 //!
 //! The loop runs on its own OS thread around a `BaseConsumer` (rebalance callbacks run inside
 //! its `poll`, on that thread), so blocking calls such as flush, commit and restore never stall
-//! the async runtime that serves HTTP. One commit cycle (`tasks`, `commit`): queue the
-//! changed state to the changelogs, then commit each task's
-//! [`crate::domain::processor::Checkpoint`] (stream time in the offset metadata) with the
-//! outputs — one transaction under exactly once (`send_offsets_to_transaction`), a flush then
-//! an offset commit under at least once.
+//! the async runtime that serves HTTP.
+//!
+//! Modules import one way: [`worker`] (the loop) → `context` (callbacks) → `shared` (what
+//! the two share, and the commit cycle) → `segments` (stage one, the input tasks) and
+//! `detection` (stage two, the detection partitions), which know nothing of each other → `io`
+//! (what both reach the outside through) → `commit` → `output` (the producer) →
+//! [`changelog`], [`checkpoint`] → [`client`]; [`admin`] sets up the topics.
 
 pub mod admin;
 pub mod changelog;
@@ -16,10 +19,12 @@ pub mod checkpoint;
 pub mod client;
 mod commit;
 mod context;
-pub mod incidents;
+mod detection;
+mod io;
 mod output;
-mod stages;
-mod tasks;
+pub mod preflight;
+mod segments;
+mod shared;
 pub mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
-//! The output side: congestion events, incident events, dead-letter records, corridor-routed
-//! records and state changelog records through one idempotent (under exactly once,
-//! transactional) producer, with delivery reports feeding metrics and a failure count the
-//! commit cycle checks before it commits anything.
+//! The output side: congestion events, incident events, dead-letter records, detection
+//! repartition records and state changelog records through one idempotent (under exactly
+//! once, transactional) producer, with delivery reports feeding metrics and a failure count
+//! the commit cycle checks before it commits anything.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,13 +13,12 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::changelog;
-use super::incidents::Routed;
 use super::KafkaFailure;
 use crate::codec::OutputCodec;
 use crate::config::{Guarantee, KafkaConfig};
 use crate::domain::congestion::SegmentState;
 use crate::domain::event::InvalidEvent;
-use crate::domain::incident::engine::CorridorTask;
+use crate::domain::incident::history::History;
 use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
 use crate::telemetry::{self, Metrics, Origin};
@@ -28,7 +27,7 @@ const CONGESTION: usize = 0;
 const DEAD_LETTER: usize = 1;
 const INCIDENTS: usize = 2;
 const REPARTITION: usize = 3;
-pub(crate) const CORRIDOR_STATE: usize = 4;
+pub(crate) const DETECTION_STATE: usize = 4;
 /// Topic index of the first input's state changelog; the others follow in input order.
 const CHANGELOGS: usize = 5;
 
@@ -41,7 +40,7 @@ pub const H_MESSAGE: &str = "roadpulse.error.message";
 
 pub(crate) struct DeliveryContext {
     metrics: Arc<Metrics>,
-    /// Congestion, dead letters, incidents, the corridor repartition topic and its state
+    /// Congestion, dead letters, incidents, the detection repartition topic and its state
     /// changelog, then one state changelog per input topic; a record's opaque is its topic's
     /// index here.
     topics: Vec<String>,
@@ -50,7 +49,7 @@ pub(crate) struct DeliveryContext {
 
 impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        telemetry::kafka_error(&self.metrics, super::context::error_kind(&error), reason);
+        telemetry::kafka_error(&self.metrics, super::client::error_kind(&error), reason);
     }
 }
 
@@ -59,19 +58,10 @@ impl ProducerContext for DeliveryContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, which: usize) {
         match result {
-            Ok(_) => {
-                self.metrics
-                    .events_produced
-                    .with_label_values(&[&self.topics[which]])
-                    .inc();
-                if which == DEAD_LETTER {
-                    telemetry::dead_lettered(&self.metrics);
-                }
-            }
+            Ok(_) => telemetry::delivered(&self.metrics, &self.topics[which], which == DEAD_LETTER),
             Err((e, _)) => {
                 self.failures.fetch_add(1, Ordering::SeqCst);
-                self.metrics.produce_errors.inc();
-                tracing::warn!(topic = %self.topics[which], "output record not acknowledged: {e}");
+                telemetry::not_delivered(&self.metrics, &self.topics[which], &e.to_string());
             }
         }
     }
@@ -99,7 +89,7 @@ impl Output {
                 k.dlq_topic.clone(),
                 k.incidents_topic.clone(),
                 super::admin::repartition_topic(k),
-                super::admin::corridor_changelog_topic(k),
+                super::admin::detection_changelog_topic(k),
             ]
             .into_iter()
             .chain(
@@ -155,17 +145,18 @@ impl Output {
         self.topic(which)
     }
 
-    /// Queues a segment's long-lived state to partition `partition` of a state changelog
-    /// (the partition of the input task it belongs to), keyed by segment id.
+    /// Queues a segment's long-lived state (and its detection history, with detection on) to
+    /// partition `partition` of a state changelog (the partition of the input task it belongs
+    /// to), keyed by segment id.
     pub fn send_state(
         &mut self,
         which: usize,
         partition: i32,
         segment: &str,
-        state: &SegmentState,
+        state: (&SegmentState, Option<&History>),
         patience: Duration,
     ) -> Result<(), KafkaError> {
-        changelog::encode(state, &mut self.buf);
+        changelog::encode(state.0, state.1, &mut self.buf);
         let record = BaseRecord::with_opaque_to(self.topic(which), which)
             .partition(partition)
             .key(segment.as_bytes())
@@ -209,38 +200,38 @@ impl Output {
         self.note(result)
     }
 
-    /// Queues a final window or a report to the corridor repartition topic, keyed (and so
-    /// partitioned, murmur2) by its corridor.
+    /// Queues an encoded detection repartition record to partition `partition` (the records
+    /// are already addressed: see [`crate::domain::incident::route`]).
     pub fn send_routed(
         &mut self,
-        corridor: &str,
-        routed: &Routed,
+        partition: i32,
+        bytes: &[u8],
         ts: i64,
         patience: Duration,
     ) -> Result<(), KafkaError> {
-        routed.encode(&mut self.buf);
-        let record = BaseRecord::with_opaque_to(self.topic(REPARTITION), REPARTITION)
-            .key(corridor.as_bytes())
-            .payload(&self.buf[..])
-            .timestamp(ts);
+        let record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(self.topic(REPARTITION), REPARTITION)
+                .partition(partition)
+                .payload(bytes)
+                .timestamp(ts);
         let result = send(&self.producer, record, patience);
         self.note(result)
     }
 
-    /// Queues the state of a corridor to partition `partition` of the corridor state changelog.
-    pub fn send_corridor_state(
+    /// Queues one key of a detection partition's state (None: a tombstone) to the same
+    /// partition of the detection state changelog.
+    pub fn send_detection_state(
         &mut self,
         partition: i32,
-        corridor: &str,
-        task: &CorridorTask,
+        key: &str,
+        value: Option<&[u8]>,
         patience: Duration,
     ) -> Result<(), KafkaError> {
-        self.buf.clear();
-        let _ = serde_json::to_writer(&mut self.buf, task);
-        let record = BaseRecord::with_opaque_to(self.topic(CORRIDOR_STATE), CORRIDOR_STATE)
-            .partition(partition)
-            .key(corridor.as_bytes())
-            .payload(&self.buf[..]);
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(self.topic(DETECTION_STATE), DETECTION_STATE)
+                .partition(partition)
+                .key(key.as_bytes());
+        record.payload = value;
         let result = send(&self.producer, record, patience);
         self.note(result)
     }

@@ -1,11 +1,9 @@
 //! `roadpulse run`: the consumer loop. Poll records (a batch of what is already fetched, one
-//! clock read per batch), route each to its partition's task, send what closes; tick the
-//! tasks' clocks; every `commit_interval` flush and commit. On shutdown: stop polling, flush,
-//! commit, and leave the group. With incident detection on, the loop also
-//! routes final windows and reports to the corridor repartition topic and runs the corridor
-//! stage on the records it reads back from it (see [`super::incidents`]).
+//! clock read per batch), route each to its partition's task — an input task, or with
+//! incident detection on a detection stage — send what it produces; tick the tasks' clocks;
+//! every `commit_interval` commit. On shutdown: stop polling, commit, and leave the group (a
+//! static member closes without leaving, so that its partitions wait for it).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,20 +11,21 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::util::Timeout;
 
+use super::admin::Layout;
+use super::changelog::Restorer;
 use super::context::WorkerContext;
-use super::incidents::{Detection, Routed};
+use super::detection::DetectionSide;
+use super::io::{Io, PartitionKey, Status};
 use super::output::Output;
-use super::stages::CorridorSide;
-use super::tasks::Shared;
+use super::segments::SegmentSide;
+use super::shared::Shared;
 use super::{client, Health, KafkaFailure, Shutdown};
 use crate::codec::{self, DecodeError, InputCodec};
 use crate::config::Config;
-use crate::domain::congestion::Level;
-use crate::domain::incident::engine::EngineSettings;
-use crate::domain::incident::{IncidentEvent, SegmentWindow};
+use crate::domain::incident::{Algorithm, IncidentEvent};
 use crate::domain::output::CongestionEvent;
 use crate::domain::processor::{Outcome, ProcessorSettings};
-use crate::telemetry::{self, Metrics, Origin};
+use crate::telemetry::{self, Levels, Metrics, Origin};
 
 const POLL: Duration = Duration::from_millis(100);
 /// Records handled per loop step when librdkafka has them queued: between batches the loop
@@ -41,9 +40,11 @@ fn now_ms() -> i64 {
 }
 
 /// Runs the worker until `shutdown` is triggered. Blocking: call it on its own thread.
+/// `layout` holds the partition counts of the input and repartition topics.
 pub fn run(
     config: &Config,
     settings: Arc<ProcessorSettings>,
+    layout: Layout,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     shutdown: Shutdown,
@@ -52,27 +53,26 @@ pub fn run(
     let codecs = codec::Codecs::start(config)?;
     let output = Output::new(k, codecs.congestion, Arc::clone(&metrics))?;
     let repartition = super::admin::repartition_topic(k);
-    let corridor = config.incidents.enabled.then(|| {
-        let detection = Detection::new(
-            Arc::clone(&settings.catalog),
-            EngineSettings {
-                lateness_ms: config.incidents.lateness.millis(),
-                ..EngineSettings::default()
-            },
+    let detection = config.incidents.enabled.then(|| {
+        let (routing, detect) = crate::pipeline::detection(
+            config,
+            &settings.catalog,
+            layout.detection,
+            vec![Algorithm::Combined],
         );
-        CorridorSide::new(detection, &repartition)
+        DetectionSide::new(routing, detect, &repartition, layout.inputs.clone())
     });
     let shared = Shared {
-        settings,
-        tasks: Default::default(),
-        output,
-        metrics: Arc::clone(&metrics),
-        flush_timeout: k.shutdown_timeout.std() / 2,
-        guarantee: k.processing_guarantee,
-        restorer: super::changelog::Restorer::new(k, shutdown.clone())?,
-        corridor,
-        fatal: None,
-        interrupted: false,
+        segments: SegmentSide::new(settings, &k.input_topics),
+        detection,
+        io: Io {
+            output,
+            restorer: Restorer::new(k, shutdown.clone())?,
+            metrics: Arc::clone(&metrics),
+            flush_timeout: k.shutdown_timeout.std() / 2,
+            guarantee: k.processing_guarantee,
+        },
+        status: Status::default(),
     };
     let context = WorkerContext {
         shared: Mutex::new(shared),
@@ -99,7 +99,7 @@ pub fn run(
             health.set_ready(false);
             return Err(KafkaFailure::DecodeUnavailable(why));
         }
-        if let Some(why) = consumer.context().lock().fatal.take() {
+        if let Some(why) = consumer.context().lock().status.fatal.take() {
             health.set_ready(false);
             return Err(KafkaFailure::Fatal(why));
         }
@@ -109,14 +109,20 @@ pub fn run(
         let mut shared = consumer.context().lock();
         // The last commit, retries and abort included, must fit the shutdown budget even
         // with the broker out of reach.
-        shared.flush_timeout = k.shutdown_timeout.std() / 8;
+        shared.io.flush_timeout = k.shutdown_timeout.std() / 8;
         shared.commit(&consumer, None)
     };
-    consumer.unsubscribe();
-    // Serve the final revoke so the group sees us leave promptly.
-    let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
-    while Instant::now() < deadline && consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0 {
-        let _ = consumer.poll(Timeout::After(Duration::from_millis(50)));
+    // A static member does not leave: its partitions wait for it to come back (a restart
+    // within the session timeout rebalances nothing). unsubscribe() would send LeaveGroup
+    // even then; closing the consumer (on drop) revokes locally without it.
+    if !k.static_membership {
+        consumer.unsubscribe();
+        // Serve the final revoke so the group sees us leave promptly.
+        let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
+        while Instant::now() < deadline && consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0
+        {
+            let _ = consumer.poll(Timeout::After(Duration::from_millis(50)));
+        }
     }
     health.set_ready(false);
     drop(consumer);
@@ -132,7 +138,7 @@ struct Loop {
     unavailable: Option<String>,
     out: Vec<CongestionEvent>,
     incidents: Vec<IncidentEvent>,
-    levels: LevelBoard,
+    levels: Levels,
     patience: Duration,
     last_tick: Instant,
     last_commit: Instant,
@@ -143,7 +149,7 @@ impl Loop {
         let topics = inputs
             .into_iter()
             .map(|(t, codec)| {
-                let consumed = metrics.events_consumed.with_label_values(&[t.as_str()]);
+                let consumed = telemetry::consumed_counter(metrics, &t);
                 (Arc::from(t.as_str()), consumed, codec)
             })
             .collect();
@@ -153,7 +159,7 @@ impl Loop {
             unavailable: None,
             out: Vec::new(),
             incidents: Vec::new(),
-            levels: LevelBoard::default(),
+            levels: Levels::default(),
             patience: config.kafka.shutdown_timeout.std(),
             last_tick: Instant::now(),
             last_commit: Instant::now(),
@@ -173,7 +179,7 @@ impl Loop {
     }
 
     /// Waits up to [`POLL`] for a record, then handles it and up to [`BATCH`] − 1 more that are
-    /// already queued. `processing_seconds` gets the batch's mean time per record.
+    /// already queued.
     fn poll_batch(&mut self, consumer: &BaseConsumer<WorkerContext>) {
         let mut timeout = POLL;
         // When the first record arrived: a monotonic instant and the wall clock in ms.
@@ -188,21 +194,15 @@ impl Loop {
                     timeout = Duration::ZERO;
                 }
                 Some(Err(e)) => {
-                    telemetry::kafka_error(
-                        &self.metrics,
-                        super::context::error_kind(&e),
-                        &e.to_string(),
-                    );
+                    let kind = super::client::error_kind(&e);
+                    telemetry::kafka_error(&self.metrics, kind, &e.to_string());
                     break;
                 }
                 None => break,
             }
         }
         if let Some((started, _)) = first {
-            let per_record = started.elapsed().as_secs_f64() / handled as f64;
-            for _ in 0..handled {
-                self.metrics.processing_seconds.observe(per_record);
-            }
+            telemetry::batch_processed(&self.metrics, handled, started.elapsed().as_secs_f64());
         }
     }
 
@@ -217,63 +217,51 @@ impl Loop {
             partition: msg.partition(),
             offset: msg.offset(),
         };
-        let (topic, codec) = match self.topics.iter_mut().find(|(t, ..)| &**t == origin.topic) {
-            Some((t, c, codec)) => {
-                c.inc();
-                (Arc::clone(t), codec)
-            }
-            None => return self.handle_routed(consumer, msg, origin),
+        let Some(i) = self.topics.iter().position(|(t, ..)| &**t == origin.topic) else {
+            return self.handle_routed(consumer, msg, origin);
         };
+        self.topics[i].1.inc();
+        let key: PartitionKey = (Arc::clone(&self.topics[i].0), origin.partition);
         let mut shared = consumer.context().lock();
-        let assigned = shared.task(consumer, &topic, origin.partition);
+        let assigned = shared.task(consumer, &key);
         assigned.idle_ok = false;
         let payload = msg.payload().unwrap_or_default();
         let out = &mut self.out;
-        let result = codec.decode(payload, |e| {
-            let report = Routed::report(e);
-            (
-                assigned.task.on_event(origin.offset, e, now, out),
-                e.ts,
-                report,
-            )
+        let result = self.topics[i].2.decode(payload, |e| {
+            assigned.task.admit(e.ts, now)?;
+            Ok((assigned.task.on_event(origin.offset, e, now, out), e.ts))
         });
         let stream_time = assigned.task.stream_time();
-        match result {
-            Ok((Outcome::Late, ts, _)) => {
+        match result.and_then(|admitted| admitted.map_err(DecodeError::Invalid)) {
+            Ok((Outcome::Late, ts)) => {
                 telemetry::late_event(&self.metrics, origin, ts, stream_time)
             }
-            Ok((Outcome::Report, _, report)) => {
-                self.metrics.reports.inc();
-                if let Some(r) = report {
-                    route(&self.metrics, self.patience, &mut shared, &r);
-                }
-            }
+            Ok((Outcome::Report, _)) => telemetry::report(&self.metrics),
             Ok(_) => {}
             Err(DecodeError::Unavailable(why)) => {
+                let topic = origin.topic;
                 self.unavailable = Some(format!("cannot decode a record of {topic}: {why}"));
                 return;
             }
             Err(DecodeError::Invalid(err)) => {
                 telemetry::poison_record(&self.metrics, origin, &err);
-                if let Err(e) = shared.output.send_dead_letter(
-                    msg.key(),
-                    msg.payload(),
-                    origin,
-                    &err,
-                    self.patience,
-                ) {
-                    telemetry::kafka_error(
-                        &self.metrics,
-                        "produce",
-                        &format!("cannot queue dead letter: {e}"),
-                    );
+                let (key, value) = (msg.key(), msg.payload());
+                let sent =
+                    shared
+                        .io
+                        .output
+                        .send_dead_letter(key, value, origin, &err, self.patience);
+                if let Err(e) = sent {
+                    let why = format!("cannot queue dead letter: {e}");
+                    telemetry::kafka_error(&self.metrics, "produce", &why);
                 }
             }
         }
         self.send_outputs(&mut shared, now);
+        shared.route(&key);
     }
 
-    /// A record of the corridor repartition topic: into its partition's stage; the incident
+    /// A record of the detection repartition topic: into its partition's stage; the incident
     /// events it completes out.
     fn handle_routed(
         &mut self,
@@ -282,119 +270,75 @@ impl Loop {
         origin: Origin<'_>,
     ) {
         let mut shared = consumer.context().lock();
-        let routed = match Routed::decode(msg.payload().unwrap_or_default()) {
-            Ok(r) => r,
-            Err(e) => {
-                telemetry::kafka_error(
-                    &self.metrics,
-                    "repartition",
-                    &format!("skipping an unreadable corridor record at {origin:?}: {e}"),
-                );
-                return;
-            }
-        };
-        if let Some(stage) = shared.stage(consumer, origin.partition) {
-            stage.on_record(origin.offset, routed, &mut self.incidents);
+        if shared.stage(consumer, origin.partition).is_none() {
+            return;
         }
+        let Shared { detection, io, .. } = &mut *shared;
+        let Some(stage) = detection
+            .as_mut()
+            .and_then(|d| d.stages.get_mut(&origin.partition))
+        else {
+            return;
+        };
+        let payload = msg.payload().unwrap_or_default();
+        DetectionSide::on_record(stage, io, origin.offset, payload, &mut self.incidents);
         for event in self.incidents.drain(..) {
             telemetry::incident(&self.metrics, &event);
-            if let Err(e) = shared.output.send_incident(&event, self.patience) {
-                telemetry::kafka_error(
-                    &self.metrics,
-                    "produce",
-                    &format!("cannot queue incident event: {e}"),
-                );
+            if let Err(e) = io.output.send_incident(&event, self.patience) {
+                let why = format!("cannot queue incident event: {e}");
+                telemetry::kafka_error(&self.metrics, "produce", &why);
             }
         }
     }
 
     fn tick(&mut self, consumer: &BaseConsumer<WorkerContext>) {
         let mut shared = consumer.context().lock();
+        self.create_tasks(consumer, &mut shared);
         let now = now_ms();
-        for assigned in shared.tasks.values_mut() {
-            if assigned.idle_ok {
-                assigned.task.on_idle(now, &mut self.out);
-            } else {
-                assigned.task.hold_idle(now);
+        let keys: Vec<PartitionKey> = shared.segments.tasks.keys().cloned().collect();
+        for key in keys {
+            if let Some(assigned) = shared.segments.tasks.get_mut(&key) {
+                if assigned.idle_ok {
+                    assigned.task.on_idle(now, &mut self.out);
+                } else {
+                    assigned.task.hold_idle(now);
+                }
+                assigned.task.on_tick(now, &mut self.out);
             }
-            assigned.task.on_tick(now, &mut self.out);
+            self.send_outputs(&mut shared, now);
+            shared.route(&key);
         }
-        self.send_outputs(&mut shared, now);
-        self.metrics.windows_open.set(shared.open_windows() as i64);
+        let open = shared.segments.open_windows();
+        telemetry::state_size(&self.metrics, shared.segments.segments(), open);
+    }
+
+    /// With detection on, every assigned input partition needs a task, records or not: its
+    /// mark is what lets detection judge windows (an empty partition says it is idle).
+    fn create_tasks(&mut self, consumer: &BaseConsumer<WorkerContext>, shared: &mut Shared) {
+        if shared.detection.is_none() {
+            return;
+        }
+        let Ok(assignment) = consumer.assignment() else {
+            return;
+        };
+        for e in assignment.elements() {
+            let key = match shared.input(e.topic()) {
+                Some(topic) => (topic, e.partition()),
+                None => continue,
+            };
+            if !shared.segments.has(&key) {
+                shared.task(consumer, &key);
+            }
+        }
     }
 
     fn send_outputs(&mut self, shared: &mut Shared, now: i64) {
         for event in self.out.drain(..) {
-            if event.is_final {
-                self.metrics.windows_closed.inc();
-                self.levels
-                    .observe(&self.metrics, &event.segment_id, event.level);
-                let routed = Routed::Window(SegmentWindow::from(&event));
-                route(&self.metrics, self.patience, shared, &routed);
-            } else {
-                self.metrics.window_updates.inc();
-            }
-            self.metrics
-                .end_to_end_seconds
-                .observe((now - event.window_end).max(0) as f64 / 1000.0);
-            if let Err(e) = shared.output.send_congestion(&event, self.patience) {
-                telemetry::kafka_error(
-                    &self.metrics,
-                    "produce",
-                    &format!("cannot queue congestion event: {e}"),
-                );
+            telemetry::window_emitted(&self.metrics, &mut self.levels, &event, now);
+            if let Err(e) = shared.io.output.send_congestion(&event, self.patience) {
+                let why = format!("cannot queue congestion event: {e}");
+                telemetry::kafka_error(&self.metrics, "produce", &why);
             }
         }
-    }
-}
-
-/// Stage one of detection: a final window or a report to its corridor.
-fn route(metrics: &Metrics, patience: Duration, shared: &mut Shared, routed: &Routed) {
-    let Some(side) = &shared.corridor else {
-        return;
-    };
-    let corridor = side
-        .detection
-        .corridors
-        .corridor_of(routed.segment())
-        .to_string();
-    if let Err(e) = shared
-        .output
-        .send_routed(&corridor, routed, routed.timestamp(), patience)
-    {
-        telemetry::kafka_error(
-            metrics,
-            "produce",
-            &format!("cannot queue a corridor record: {e}"),
-        );
-    }
-}
-
-/// The latest final level of every segment this worker has seen, as per-level gauges.
-#[derive(Default)]
-struct LevelBoard(HashMap<String, Level>);
-
-impl LevelBoard {
-    fn observe(&mut self, metrics: &Metrics, segment: &str, level: Level) {
-        let previous = match self.0.get_mut(segment) {
-            Some(l) => Some(std::mem::replace(l, level)),
-            None => {
-                self.0.insert(segment.to_string(), level);
-                None
-            }
-        };
-        if previous == Some(level) {
-            return;
-        }
-        if let Some(p) = previous {
-            metrics
-                .segments_by_level
-                .with_label_values(&[p.as_str()])
-                .dec();
-        }
-        metrics
-            .segments_by_level
-            .with_label_values(&[level.as_str()])
-            .inc();
     }
 }

@@ -1,5 +1,5 @@
 //! `roadpulse evaluate`: incident events and congestion events judged against a simulation's
-//! ground truth (TRAFFIC.md "How detection is judged").
+//! ground truth (docs/traffic.md "How detection is judged").
 //!
 //! - A **decision** is one segment in one window (the truth's windows). Decisions under
 //!   no-incident conditions are the truth windows no incident covers (neither its segment
@@ -13,6 +13,8 @@
 //! - **MTTD** = mean over matched incidents of (first matching `detected_at` − start).
 //! - **Level accuracy** = final congestion windows with at least `min_samples` probe samples
 //!   whose `level` equals the level of the true speed, over all such windows.
+//! - **Speed error** = relative error of final windows' speeds against the true speed
+//!   ([`super::speed_error`]).
 //!
 //! Several runs (scenarios) can be added; the counts are summed before the rates are taken.
 
@@ -20,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::speed_error::{SpeedError, SpeedErrors};
 use super::truth::TruthRecord;
 use crate::domain::congestion::Level;
 use crate::domain::incident::{IncidentEvent, Status};
@@ -56,6 +59,9 @@ pub struct Report {
     pub decisions: u64,
     pub incidents: u64,
     pub algorithms: BTreeMap<String, AlgorithmScore>,
+    /// Relative error of the published speeds against the true speed, by kind of estimate
+    /// (see [`super::speed_error`]).
+    pub speed_error: BTreeMap<String, SpeedError>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,13 +79,14 @@ pub struct Evaluation {
     decisions: u64,
     level_hits: u64,
     level_windows: u64,
+    speeds: SpeedErrors,
 }
 
 /// One run's truth, indexed.
 struct Truth {
     incidents: Vec<RealIncident>,
-    /// (segment, window start) → (true level, covering incident).
-    windows: HashMap<(String, i64), (Level, Option<String>)>,
+    /// (segment, window start) → (true level, covering incident, true speed).
+    windows: HashMap<(String, i64), (Level, Option<String>, f64)>,
     window_ms: i64,
 }
 
@@ -110,12 +117,13 @@ impl Truth {
                     window_end,
                     level,
                     incident,
+                    speed_kph,
                     ..
                 } => {
                     t.window_ms = window_end - window_start;
                     t.windows.insert(
                         (segment_id.clone(), *window_start),
-                        (*level, incident.clone()),
+                        (*level, incident.clone(), *speed_kph),
                     );
                 }
             }
@@ -128,7 +136,7 @@ impl Truth {
         let mut at = from.div_euclid(w) * w;
         while at < to {
             let hit = self.windows.get(&(segment.to_string(), at));
-            if hit.is_some_and(|(_, i)| i.as_deref() == Some(incident)) {
+            if hit.is_some_and(|(_, i, _)| i.as_deref() == Some(incident)) {
                 return true;
             }
             at += w;
@@ -157,7 +165,7 @@ impl Evaluation {
         congestion: Option<&[CongestionEvent]>,
     ) {
         let t = Truth::new(truth);
-        let decisions = t.windows.values().filter(|(_, i)| i.is_none()).count() as u64;
+        let decisions = t.windows.values().filter(|(_, i, _)| i.is_none()).count() as u64;
         self.incidents += t.incidents.len() as u64;
         self.decisions += decisions;
         let mut by_algorithm: BTreeMap<String, Vec<&IncidentEvent>> = BTreeMap::new();
@@ -190,11 +198,13 @@ impl Evaluation {
                 .sum::<f64>();
         }
         if let Some(events) = congestion {
-            for e in events
-                .iter()
-                .filter(|e| e.is_final && e.samples >= LEVEL_MIN_SAMPLES)
-            {
-                if let Some((level, _)) = t.windows.get(&(e.segment_id.clone(), e.window_start)) {
+            for e in events.iter().filter(|e| e.is_final) {
+                let key = (e.segment_id.clone(), e.window_start);
+                let Some((level, _, speed)) = t.windows.get(&key) else {
+                    continue;
+                };
+                self.speeds.add(e, *speed);
+                if e.samples >= LEVEL_MIN_SAMPLES {
                     self.level_windows += 1;
                     self.level_hits += u64::from(*level == e.level);
                 }
@@ -224,6 +234,7 @@ impl Evaluation {
             decisions: self.decisions,
             incidents: self.incidents,
             algorithms,
+            speed_error: self.speeds.report(),
         }
     }
 }
@@ -259,7 +270,6 @@ mod tests {
         IncidentEvent {
             incident_id: format!("{seg}@{started}"),
             segment_id: seg.into(),
-            corridor: "c".into(),
             status: Status::Detected,
             kind: "unknown".into(),
             severity: Severity::Major,

@@ -1,12 +1,12 @@
-//! Every Prometheus metric roadpulse exports, named in one place (DESIGN.md §6).
+//! Every Prometheus metric roadpulse exports, named in one place (docs/architecture.md §6).
 //!
 //! Names follow `roadpulse_<noun>_<unit>[_total]`; labels come from small fixed sets (topic,
 //! error kind, outcome, level, partition), never a segment id. Metrics are registered eagerly
 //! in [`Metrics::new`], so nothing can panic later on a duplicate registration.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -37,7 +37,73 @@ pub struct Metrics {
     pub segments_by_level: IntGaugeVec,
     pub incidents_active: IntGauge,
     pub incident_events: IntCounterVec,
+    pub detection_keys: IntGauge,
+    pub detection_waiting: IntGauge,
+    pub detection_late_windows: IntCounter,
     pub build_info: IntGaugeVec,
+    /// `roadpulse ingest` (`POST /v1/events`); labelled families stay absent elsewhere.
+    pub ingest: IngestMetrics,
+}
+
+/// The HTTP ingest endpoint's metrics.
+pub struct IngestMetrics {
+    pub requests: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub records: IntCounterVec,
+    pub rejected: IntCounterVec,
+    pub in_flight_bytes: IntGauge,
+}
+
+impl IngestMetrics {
+    fn new(r: &Registry) -> Self {
+        let seconds = HistogramOpts::new(
+            "roadpulse_ingest_request_seconds",
+            "Time from a POST /v1/events request's arrival to its answer (acknowledgements included), by HTTP status code.",
+        )
+        .buckets(vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]);
+        let request_seconds = HistogramVec::new(seconds, &["code"]).expect("valid metric name");
+        r.register(Box::new(request_seconds.clone()))
+            .expect("metric registered once");
+        IngestMetrics {
+            requests: counter_vec(
+                r,
+                "roadpulse_ingest_requests_total",
+                "POST /v1/events requests answered, by HTTP status code.",
+                &["code"],
+            ),
+            request_seconds,
+            records: counter_vec(
+                r,
+                "roadpulse_ingest_records_total",
+                "Records of POST /v1/events, by outcome: accepted (acknowledged by Kafka), rejected (invalid, never written), failed (not acknowledged; the client resends).",
+                &["outcome"],
+            ),
+            rejected: counter_vec(
+                r,
+                "roadpulse_ingest_rejected_records_total",
+                "Records rejected by validation, by kind.",
+                &["kind"],
+            ),
+            in_flight_bytes: gauge(
+                r,
+                "roadpulse_ingest_in_flight_bytes",
+                "Bytes of request bodies admitted whose records Kafka has not acknowledged yet (bounded by ingest.max_in_flight_bytes).",
+            ),
+        }
+    }
+
+    /// Shows every outcome and rejection kind at 0 from the start (called by the ingest
+    /// process only, so a worker's /metrics does not list them).
+    pub fn init_labels(&self, kinds: &[&str]) {
+        for outcome in ["accepted", "rejected", "failed"] {
+            self.records.with_label_values(&[outcome]).inc_by(0);
+        }
+        for kind in kinds {
+            self.rejected.with_label_values(&[kind]).inc_by(0);
+        }
+    }
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -220,12 +286,28 @@ impl Metrics {
                 "Incident events published, by status (detected, updated, cleared).",
                 &["status"],
             ),
+            detection_keys: gauge(
+                &r,
+                "roadpulse_detection_keys",
+                "Segments with incident detection state in this worker's detection partitions.",
+            ),
+            detection_waiting: gauge(
+                &r,
+                "roadpulse_detection_waiting_windows",
+                "Final windows waiting for every input partition's watermark before detection judges them.",
+            ),
+            detection_late_windows: counter(
+                &r,
+                "roadpulse_detection_late_windows_total",
+                "Final windows that reached detection after their window had been judged (not used).",
+            ),
             build_info: gauge_vec(
                 &r,
                 "roadpulse_build_info",
                 "Build information; value is always 1.",
                 &["version"],
             ),
+            ingest: IngestMetrics::new(&r),
             registry: r,
         };
         m.build_info
@@ -241,6 +323,9 @@ impl Metrics {
                 .with_label_values(&[kind.as_str()])
                 .inc_by(0);
         }
+        for kind in KAFKA_ERROR_KINDS {
+            m.kafka_errors.with_label_values(&[kind]).inc_by(0);
+        }
         m
     }
 
@@ -253,8 +338,37 @@ impl Metrics {
     }
 }
 
+/// The `kind`s of `roadpulse_kafka_errors_total` the Kafka adapter reports: librdkafka's
+/// client error classes and the worker's own. Exported at 0 from the start, as the labelled
+/// counters above are, so that `rate()` and the dashboard see the series before the first
+/// error (a counter born at its first increment hides that increment from `rate()`).
+pub const KAFKA_ERROR_KINDS: [&str; 8] = [
+    "all_brokers_down",
+    "transport",
+    "authentication",
+    "timeout",
+    "other",
+    "rebalance",
+    "produce",
+    "repartition",
+];
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labelled_error_counters_start_at_zero() {
+        let text = Metrics::new().render();
+        for kind in KAFKA_ERROR_KINDS {
+            let line = format!("roadpulse_kafka_errors_total{{kind=\"{kind}\"}} 0");
+            assert!(text.lines().any(|l| l == line), "{line} missing");
+        }
     }
 }

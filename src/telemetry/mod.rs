@@ -2,20 +2,20 @@
 //! facts of the worker, each updating its metric and logging in one place so the two never
 //! drift. Nothing else in the crate calls `prometheus` directly.
 
+mod ingest;
 pub mod metrics;
 pub mod poll;
 
+use std::collections::HashMap;
+
+use crate::domain::congestion::Level;
 use crate::domain::event::InvalidEvent;
+use crate::domain::incident::{IncidentEvent, Status};
+use crate::domain::output::CongestionEvent;
+pub use ingest::*;
 pub use metrics::Metrics;
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Plain,
-    Json,
-}
+pub use crate::config::LogFormat;
 
 /// Installs the global tracing subscriber; `RUST_LOG` filters (default `info`).
 pub fn init_tracing(format: LogFormat) {
@@ -94,13 +94,18 @@ pub fn kafka_error(m: &Metrics, kind: &'static str, detail: &str) {
     tracing::warn!(kind, "kafka: {detail}");
 }
 
-/// A task's segment state was restored from its changelog partition.
-pub fn state_restored(
-    m: &Metrics,
-    changelog: &str,
-    partition: i32,
-    restored: &crate::kafka::changelog::Restored,
-) {
+/// What one restore of a changelog partition read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Restore {
+    pub records: u64,
+    pub bytes: u64,
+    /// Records that did not decode (skipped: their keys start afresh).
+    pub invalid: u64,
+    pub seconds: f64,
+}
+
+/// A task's state was restored from its changelog partition.
+pub fn state_restored(m: &Metrics, changelog: &str, partition: i32, restored: Restore) {
     m.state_restore_seconds.observe(restored.seconds);
     m.state_restored_records.inc_by(restored.records);
     m.state_restored_bytes.inc_by(restored.bytes);
@@ -109,7 +114,7 @@ pub fn state_restored(
             changelog,
             partition,
             invalid = restored.invalid,
-            "state changelog records that do not decode were skipped; their segments start afresh"
+            "state changelog records that do not decode were skipped; their keys start afresh"
         );
     }
     tracing::info!(
@@ -118,16 +123,16 @@ pub fn state_restored(
         records = restored.records,
         bytes = restored.bytes,
         seconds = restored.seconds,
-        "segment state restored"
+        "state restored"
     );
 }
 
-/// The corridor stage published an incident event.
-pub fn incident(m: &Metrics, event: &crate::domain::incident::IncidentEvent) {
+/// The detection stage published an incident event.
+pub fn incident(m: &Metrics, event: &IncidentEvent) {
     let status = match event.status {
-        crate::domain::incident::Status::Detected => "detected",
-        crate::domain::incident::Status::Updated => "updated",
-        crate::domain::incident::Status::Cleared => "cleared",
+        Status::Detected => "detected",
+        Status::Updated => "updated",
+        Status::Cleared => "cleared",
     };
     m.incident_events.with_label_values(&[status]).inc();
     tracing::info!(
@@ -137,4 +142,129 @@ pub fn incident(m: &Metrics, event: &crate::domain::incident::IncidentEvent) {
         algorithm = event.algorithm.as_str(),
         "incident"
     );
+}
+
+/// The counter of records consumed from input topic `topic` (looked up once per topic).
+pub fn consumed_counter(m: &Metrics, topic: &str) -> prometheus::IntCounter {
+    m.events_consumed.with_label_values(&[topic])
+}
+
+/// A batch of `records` polled records took `seconds` to handle.
+pub fn batch_processed(m: &Metrics, records: usize, seconds: f64) {
+    let per_record = seconds / records.max(1) as f64;
+    for _ in 0..records {
+        m.processing_seconds.observe(per_record);
+    }
+}
+
+/// An incident report was consumed.
+pub fn report(m: &Metrics) {
+    m.reports.inc();
+}
+
+/// A congestion event (final or early) is on its way out at wall-clock `now_ms`.
+pub fn window_emitted(m: &Metrics, levels: &mut Levels, event: &CongestionEvent, now_ms: i64) {
+    if event.is_final {
+        m.windows_closed.inc();
+        levels.observe(m, &event.segment_id, event.level);
+    } else {
+        m.window_updates.inc();
+    }
+    let lag = now_ms.saturating_sub(event.window_end).max(0);
+    m.end_to_end_seconds.observe(lag as f64 / 1000.0);
+}
+
+/// An output record was acknowledged by the broker.
+pub fn delivered(m: &Metrics, topic: &str, dead_letter: bool) {
+    m.events_produced.with_label_values(&[topic]).inc();
+    if dead_letter {
+        dead_lettered(m);
+    }
+}
+
+/// An output record was not acknowledged.
+pub fn not_delivered(m: &Metrics, topic: &str, why: &str) {
+    m.produce_errors.inc();
+    tracing::warn!(topic, "output record not acknowledged: {why}");
+}
+
+/// librdkafka statistics for one partition: records not yet read, and not yet committed.
+pub fn consumer_lag(
+    m: &Metrics,
+    topic: &str,
+    partition: i32,
+    behind: Option<i64>,
+    committed: Option<i64>,
+) {
+    let p = partition.to_string();
+    let labels = [topic, p.as_str()];
+    if let Some(lag) = behind {
+        m.consumer_lag.with_label_values(&labels).set(lag);
+    }
+    if let Some(lag) = committed {
+        m.committed_lag.with_label_values(&labels).set(lag);
+    }
+}
+
+/// A partition left this worker: its lag series go with it.
+pub fn partition_revoked(m: &Metrics, topic: &str, partition: i32) {
+    let p = partition.to_string();
+    let labels = [topic, p.as_str()];
+    let _ = m.consumer_lag.remove_label_values(&labels);
+    let _ = m.committed_lag.remove_label_values(&labels);
+}
+
+/// Partitions assigned to this worker now.
+pub fn assigned(m: &Metrics, partitions: usize) {
+    m.assigned_partitions.set(partitions as i64);
+}
+
+/// What the input tasks hold: segments with long-lived state, open (segment, window)s.
+pub fn state_size(m: &Metrics, segments: usize, open_windows: usize) {
+    m.state_segments.set(segments as i64);
+    m.windows_open.set(open_windows as i64);
+}
+
+/// What the detection partitions hold: open incidents, keys with state, windows waiting for
+/// the watermark.
+pub fn detection_state(m: &Metrics, active: usize, keys: usize, waiting: usize) {
+    m.incidents_active.set(active as i64);
+    m.detection_keys.set(keys as i64);
+    m.detection_waiting.set(waiting as i64);
+}
+
+/// Windows reached a detection partition after it had judged their window start.
+pub fn late_for_detection(m: &Metrics, windows: u64) {
+    if windows > 0 {
+        m.detection_late_windows.inc_by(windows);
+        tracing::debug!(
+            windows,
+            "windows arrived after detection judged their window"
+        );
+    }
+}
+
+/// The latest final level of every segment this worker has seen, as per-level gauges.
+#[derive(Default)]
+pub struct Levels(HashMap<String, Level>);
+
+impl Levels {
+    fn observe(&mut self, m: &Metrics, segment: &str, level: Level) {
+        let previous = match self.0.get_mut(segment) {
+            Some(l) => Some(std::mem::replace(l, level)),
+            None => {
+                self.0.insert(segment.to_string(), level);
+                None
+            }
+        };
+        if previous == Some(level) {
+            return;
+        }
+        if let Some(p) = previous {
+            m.segments_by_level.with_label_values(&[p.as_str()]).dec();
+        }
+        m.segments_by_level
+            .with_label_values(&[level.as_str()])
+            .inc();
+    }
 }

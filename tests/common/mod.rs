@@ -216,8 +216,21 @@ pub fn replay(
     partitions: u32,
     sets: &[String],
 ) -> BTreeMap<(String, i64), Value> {
+    replay_detecting(dir, records, partitions, sets, false).0
+}
+
+/// `roadpulse replay --partitions N` of `records`: the final windows, and with `incidents`
+/// the incident events too (detection as a worker runs it: the combined rule).
+pub fn replay_detecting(
+    dir: &Path,
+    records: &[Record],
+    partitions: u32,
+    sets: &[String],
+    incidents: bool,
+) -> (BTreeMap<(String, i64), Value>, Vec<Value>) {
     let input = dir.join("input.jsonl");
     let output = dir.join("replay.jsonl");
+    let events = dir.join("replay-incidents.jsonl");
     write_jsonl(&input, records);
     let mut cmd = Command::new(BIN);
     cmd.args(["replay", "--input"])
@@ -226,6 +239,9 @@ pub fn replay(
         .arg(&output)
         .arg("--partitions")
         .arg(partitions.to_string());
+    if incidents {
+        cmd.arg("--incidents").arg(&events);
+    }
     for s in sets {
         cmd.arg("--set").arg(s);
     }
@@ -234,7 +250,46 @@ pub fn replay(
     let text = std::fs::read_to_string(&output).unwrap();
     let (map, repeats) = finals(text.lines().map(|l| l.as_bytes().to_vec()));
     assert_eq!(repeats, 0, "replay emits each window once");
+    let events = match incidents {
+        true => std::fs::read_to_string(&events)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
+        false => Vec::new(),
+    };
+    (map, events)
+}
+
+/// Incident events keyed by (incident id, status), with the fields that identify a decision,
+/// in the order they were read (a key with two entries was published twice).
+pub fn decisions(
+    events: impl IntoIterator<Item = Value>,
+) -> BTreeMap<(String, String), Vec<Value>> {
+    let mut map: BTreeMap<(String, String), Vec<Value>> = BTreeMap::new();
+    for e in events {
+        let key = (e["incident_id"].to_string(), e["status"].to_string());
+        let fields = [
+            "segment_id",
+            "started_at",
+            "detected_at",
+            "cleared_at",
+            "algorithm",
+        ]
+        .iter()
+        .map(|f| e[*f].clone())
+        .collect();
+        map.entry(key).or_default().push(Value::Array(fields));
+    }
     map
+}
+
+/// The `detected` and `cleared` decisions of `decisions`, for comparison.
+pub fn lifecycle(m: &BTreeMap<(String, String), Vec<Value>>) -> Vec<(String, Vec<Value>)> {
+    m.iter()
+        .filter(|((_, s), _)| s == "\"detected\"" || s == "\"cleared\"")
+        .map(|((id, s), v)| (format!("{id} {s}"), v.clone()))
+        .collect()
 }
 
 /// Topic names and settings of one test's workers.
@@ -299,12 +354,23 @@ impl Setup {
     }
 
     pub fn start_worker(&self, name: &str, extra: &[&str]) -> Worker {
+        self.start_worker_with_env(name, extra, &[])
+    }
+
+    /// [`Setup::start_worker`] with extra environment variables (secrets, for example).
+    pub fn start_worker_with_env(
+        &self,
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Worker {
         let log = self.dir.join(format!("{name}.log"));
         let mut cmd = Command::new(BIN);
         cmd.arg("run");
         for s in self.worker_sets(extra) {
             cmd.arg("--set").arg(s);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
@@ -324,7 +390,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Any roadpulse process started by a test (a poller, say), logging to `log`.
+    /// Any roadpulse process started by a test (a poller, an ingest endpoint, say), logging
+    /// to `log`.
     pub fn from_child(child: Child, log: PathBuf) -> Worker {
         Worker {
             child: Some(child),
@@ -527,4 +594,62 @@ pub fn restart_broker(pause_s: u32) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The broker's SASL_SSL listener, as tests/kafka/up wrote it to `$RP_KAFKA_DIR/secure.env`.
+pub struct SecureListener {
+    pub bootstrap: String,
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+    /// The CA that signed the broker's certificate.
+    pub ca: String,
+    /// A CA that did not.
+    pub untrusted_ca: String,
+}
+
+pub fn secure_listener() -> SecureListener {
+    let dir = std::env::var("RP_KAFKA_DIR").unwrap_or_else(|_| "/tmp/roadpulse-kafka".into());
+    let dir = Path::new(&dir);
+    let plain = std::fs::read_to_string(dir.join("bootstrap")).unwrap_or_default();
+    assert_eq!(
+        plain.trim(),
+        bootstrap(),
+        "RP_KAFKA_DIR ({}) must be the state dir of the broker at RP_TEST_BOOTSTRAP",
+        dir.display()
+    );
+    let text = std::fs::read_to_string(dir.join("secure.env"))
+        .expect("secure.env: the broker was started by this version of tests/kafka/up");
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{key} in secure.env"))
+            .to_string()
+    };
+    SecureListener {
+        bootstrap: get("SASL_SSL_BOOTSTRAP"),
+        mechanism: get("SASL_MECHANISM"),
+        username: get("SASL_USERNAME"),
+        password: get("SASL_PASSWORD"),
+        ca: get("SSL_CA_LOCATION"),
+        untrusted_ca: get("SSL_UNTRUSTED_CA_LOCATION"),
+    }
+}
+
+/// Fresh TLS material from tests/tls/make in `dir`: (ca.pem, server.pem, server.key,
+/// other-ca.pem).
+pub fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let make = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls/make");
+    let status = Command::new(make)
+        .arg(dir)
+        .status()
+        .expect("tests/tls/make");
+    assert!(status.success(), "tests/tls/make failed");
+    let f = |n: &str| dir.join(n);
+    (
+        f("ca.pem"),
+        f("server.pem"),
+        f("server.key"),
+        f("other-ca.pem"),
+    )
 }

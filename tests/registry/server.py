@@ -13,11 +13,13 @@ application is on Maven Central only as the input jar of a Quarkus build, not ru
 Requests and answers use application/vnd.schemaregistry.v1+json. With --user USER:PASSWORD
 every request needs that HTTP basic auth (401 otherwise). It does not check compatibility:
 the evolution tests do that. Standard library only. Binds 127.0.0.1 on a free port and prints
-the port as the only stdout line; --fail-after N answers 503 after N requests (outage tests).
+the port as the only stdout line; --fail-after N answers 503 after N requests (outage tests);
+--tls-cert FILE --tls-key FILE serve HTTPS with that certificate (PEM) instead of HTTP.
 """
 import argparse
 import base64
 import json
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -119,9 +121,15 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--user", help="require HTTP basic auth USER:PASSWORD")
     p.add_argument("--fail-after", type=int, help="answer 503 after this many requests")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.state = State(args.user, args.fail_after)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

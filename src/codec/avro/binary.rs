@@ -132,6 +132,17 @@ pub fn put_opt_double(buf: &mut Vec<u8>, v: Option<f64>) {
     }
 }
 
+/// A `["null", "string"]` union.
+pub fn put_opt_str(buf: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        None => put_long(buf, 0),
+        Some(s) => {
+            put_long(buf, 1);
+            put_str(buf, s);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! schemas/congestion_event.avsc (the tests decode it with apache-avro against that file, so
 //! the two cannot drift).
 
-use super::binary::{put_bool, put_double, put_long, put_opt_double, put_str};
+use super::binary::{put_bool, put_double, put_long, put_opt_double, put_opt_str, put_str};
 use crate::domain::congestion::{FreeFlowSource, Level};
 use crate::domain::output::CongestionEvent;
 
@@ -30,6 +30,9 @@ pub fn congestion(e: &CongestionEvent, buf: &mut Vec<u8>) {
     put_str(buf, &e.los);
     put_double(buf, e.confidence);
     put_bool(buf, e.is_final);
+    put_opt_str(buf, e.speed_estimator.as_deref());
+    put_opt_double(buf, e.reference_speed_kph);
+    put_opt_double(buf, e.delay_s);
 }
 
 /// Index in the SpeedSource enum: probe, detector, none, flow.

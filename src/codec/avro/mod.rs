@@ -143,7 +143,7 @@ impl RawDecoder {
                 Ok(text) => Ok(Schema::parse_str(&text)
                     .map_err(|e| format!("the registry's schema does not parse: {e}"))
                     .and_then(|writer| RawPlan::compile(&writer, &self.reader))),
-                Err(e @ RegistryError::Unavailable(_)) => {
+                Err(e) if e.is_not_the_records_fault() => {
                     Err(DecodeError::Unavailable(e.to_string()))
                 }
                 Err(other) => Ok(Err(other.to_string())),

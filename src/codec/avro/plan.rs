@@ -3,11 +3,12 @@
 //! field into that event field (with promotion), or skip it. Decoding a record then walks the
 //! steps over the bytes, borrowing strings from them; no `Value` tree, no per-record lookup.
 //!
-//! Whether the writer's schema may be read with ours at all is [`super::can_read`]
-//! (apache-avro's check, with the specification's enum defaults); this module turns a
-//! compatible pair into steps.
+//! Whether the writer's schema may be read with ours at all is apache-avro's
+//! `SchemaCompatibility::can_read` (a partly compatible writer is taken: a datum that does not
+//! resolve fails alone); this module turns a compatible pair into steps.
 
-use apache_avro::schema::{Name, ResolvedSchema, Schema};
+use apache_avro::schema::{Name, ResolvedSchema, Schema, UuidSchema};
+use apache_avro::schema_compatibility::SchemaCompatibility;
 
 use super::binary::{BinaryError, Cursor};
 use super::skip::{skip_plan, Skip};
@@ -37,6 +38,8 @@ enum Slot {
     Ts,
     SpeedKph,
     VehicleId,
+    Source,
+    OffsetM,
     DetectorId,
     Lane,
     IntervalS,
@@ -59,6 +62,8 @@ impl Slot {
             "ts" => Slot::Ts,
             "speed_kph" => Slot::SpeedKph,
             "vehicle_id" => Slot::VehicleId,
+            "source" => Slot::Source,
+            "offset_m" => Slot::OffsetM,
             "detector_id" => Slot::DetectorId,
             "lane" => Slot::Lane,
             "interval_s" => Slot::IntervalS,
@@ -109,7 +114,7 @@ pub fn incompatible(why: impl std::fmt::Display) -> String {
 impl RawPlan {
     /// Resolves `writer` against `reader` (our raw_event.avsc).
     pub fn compile(writer: &Schema, reader: &Schema) -> Result<RawPlan, String> {
-        super::can_read(writer, reader).map_err(incompatible)?;
+        SchemaCompatibility::can_read(writer, reader).map_err(incompatible)?;
         let resolved = ResolvedSchema::try_from(writer).map_err(incompatible)?;
         let names = resolved.get_names();
         let Schema::Record(record) = writer else {
@@ -206,7 +211,9 @@ fn read_plan(
         | Schema::LocalTimestampMillis => Read::Long,
         Schema::Float => Read::Float,
         Schema::Double => Read::Double,
-        Schema::String | Schema::Bytes | Schema::Uuid => Read::Str,
+        Schema::String | Schema::Bytes | Schema::Uuid(UuidSchema::String | UuidSchema::Bytes) => {
+            Read::Str
+        }
         Schema::Enum(e) => Read::Enum(
             e.symbols
                 .iter()
@@ -295,6 +302,8 @@ fn put<'a>(f: &mut RawEventFields<'a>, slot: Slot, v: Scalar<'a>) -> Result<(), 
         Slot::Ts => f.ts = long(v)?,
         Slot::SpeedKph => f.speed_kph = double(v)?,
         Slot::VehicleId => f.vehicle_id = text(v)?,
+        Slot::Source => f.source = text(v)?,
+        Slot::OffsetM => f.offset_m = double(v)?,
         Slot::DetectorId => f.detector_id = text(v)?,
         Slot::Lane => f.lane = long(v)?,
         Slot::IntervalS => f.interval_s = long(v)?,

@@ -2,7 +2,7 @@
 //! writer schema like the rest of the plan. Never reads past the buffer and never loops on a
 //! count alone: every repeated item consumes bytes, or is not repeated at all.
 
-use apache_avro::schema::Schema;
+use apache_avro::schema::{InnerDecimalSchema, Schema, UuidSchema};
 
 use super::binary::{BinaryError, Cursor};
 use super::plan::{deref, incompatible, NamesRef, MAX_DEPTH};
@@ -47,10 +47,15 @@ pub(super) fn skip_plan(
         | Schema::LocalTimestampMillis
         | Schema::LocalTimestampMicros
         | Schema::LocalTimestampNanos => Skip::Varint,
-        Schema::Bytes | Schema::String | Schema::Uuid | Schema::BigDecimal => Skip::Bytes,
+        Schema::Bytes | Schema::String | Schema::BigDecimal => Skip::Bytes,
+        Schema::Uuid(UuidSchema::Fixed(f)) => Skip::Fixed(f.size),
+        Schema::Uuid(_) => Skip::Bytes,
         Schema::Fixed(f) => Skip::Fixed(f.size),
-        Schema::Duration => Skip::Fixed(12),
-        Schema::Decimal(d) => next(&d.inner)?,
+        Schema::Duration(_) => Skip::Fixed(12),
+        Schema::Decimal(d) => match &d.inner {
+            InnerDecimalSchema::Bytes => Skip::Bytes,
+            InnerDecimalSchema::Fixed(f) => Skip::Fixed(f.size),
+        },
         Schema::Array(a) => Skip::Array(Box::new(next(&a.items)?)),
         Schema::Map(m) => Skip::Map(Box::new(next(&m.types)?)),
         Schema::Union(u) => Skip::Union(u.variants().iter().map(next).collect::<Result<_, _>>()?),

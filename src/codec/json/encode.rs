@@ -42,6 +42,8 @@ struct Out<'a> {
     source: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     location: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset_m: Option<f64>,
 }
 
 /// Where a raw event came from: carried in the record, never read by the worker.
@@ -76,14 +78,19 @@ pub fn encode_raw(e: &RawEvent<'_>, p: Provenance<'_>, buf: &mut Vec<u8>) {
         closed: false,
         source: p.source,
         location: p.location,
+        offset_m: None,
     };
     match &e.body {
         EventBody::Probe {
             speed_kph,
             vehicle_id,
+            source,
+            offset_m,
         } => {
             out.speed_kph = Some(*speed_kph);
             out.vehicle_id = *vehicle_id;
+            out.source = source.or(p.source);
+            out.offset_m = *offset_m;
         }
         EventBody::Detector(d) => {
             out.kind = "detector";
@@ -141,6 +148,8 @@ mod tests {
         round_trip(&at(EventBody::Probe {
             speed_kph: 43.2,
             vehicle_id: Some("bus-7"),
+            source: Some("ndw"),
+            offset_m: Some(120.5),
         }));
         round_trip(&at(EventBody::Detector(DetectorReading {
             detector_id: Some("lane1"),

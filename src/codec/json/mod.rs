@@ -1,4 +1,4 @@
-//! JSON form of the contracts (DESIGN.md §3): raw events in, congestion events out.
+//! JSON form of the contracts (docs/architecture.md §3): raw events in, congestion events out.
 //!
 //! Decoding borrows strings from the input buffer (escaped strings are the only copies) and
 //! ignores unknown fields. A wrong JSON type is an `invalid_value`, broken JSON is
@@ -31,6 +31,9 @@ pub struct JsonEvent<'a> {
     speed_kph: Option<f64>,
     #[serde(borrow)]
     vehicle_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source: Option<Cow<'a, str>>,
+    offset_m: Option<f64>,
     #[serde(borrow)]
     detector_id: Option<Cow<'a, str>>,
     lane: Option<i64>,
@@ -153,6 +156,8 @@ impl<'a> JsonEvent<'a> {
             ts,
             speed_kph: self.speed_kph,
             vehicle_id: self.vehicle_id.as_deref(),
+            source: self.source.as_deref(),
+            offset_m: self.offset_m,
             detector_id: self.detector_id.as_deref(),
             lane: self.lane,
             interval_s: self.interval_s,
@@ -187,6 +192,8 @@ mod tests {
                 EventBody::Probe { speed_kph, .. } => EventBody::Probe {
                     speed_kph,
                     vehicle_id: None,
+                    source: None,
+                    offset_m: None,
                 },
                 EventBody::Detector(_) | EventBody::Flow(_) => EventBody::Report {
                     report_id: None,

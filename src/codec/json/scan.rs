@@ -2,8 +2,8 @@
 //! producer we know of sends. It decodes in one pass straight into the domain's borrowed
 //! fields, without copying and without serde's per-field machinery, and it gives up (returns
 //! `None`) on anything else: escapes, control characters, nesting, `null` and booleans in
-//! known fields (but `closed`, which takes a boolean), a repeated field, numbers that are long or in exponent form, bad UTF-8, trailing
-//! bytes. serde_json then decides those inputs, so the two paths cannot disagree on what they
+//! known fields (but `closed`, which takes a boolean), a repeated field, numbers that are long
+//! or in exponent form, bad UTF-8, trailing bytes. serde_json then decides those inputs, so the two paths cannot disagree on what they
 //! both accept; the tests check that on generated and mutated events.
 
 use super::parse_rfc3339;
@@ -61,10 +61,12 @@ fn member<'a>(
         "report_id" => 10,
         "category" => 11,
         "severity" => 12,
-        "event_type" => 13,
-        "free_flow_kph" => 14,
-        "confidence" => 15,
-        "closed" => 16,
+        "source" => 13,
+        "offset_m" => 14,
+        "event_type" => 15,
+        "free_flow_kph" => 16,
+        "confidence" => 17,
+        "closed" => 18,
         _ => return c.skip_scalar(),
     };
     if *seen & (1 << bit) != 0 {
@@ -86,9 +88,11 @@ fn member<'a>(
         10 => event.report_id = text(c)?,
         11 => event.category = text(c)?,
         12 => event.severity = text(c)?,
-        13 => event.event_type = text(c)?,
-        14 => event.free_flow_kph = Some(c.float()?),
-        15 => event.confidence = Some(c.float()?),
+        13 => event.source = text(c)?,
+        14 => event.offset_m = Some(c.float()?),
+        15 => event.event_type = text(c)?,
+        16 => event.free_flow_kph = Some(c.float()?),
+        17 => event.confidence = Some(c.float()?),
         _ => event.closed = Some(c.boolean()?),
     }
     Some(())

@@ -20,8 +20,18 @@ fn valid_probe() {
         e.body,
         EventBody::Probe {
             speed_kph: 42.0,
-            vehicle_id: None
+            vehicle_id: None,
+            source: None,
+            offset_m: None,
         }
+    );
+    let bad_offset = RawEventFields {
+        offset_m: Some(-3.0),
+        ..probe(1.0)
+    };
+    assert_eq!(
+        bad_offset.validate().unwrap_err().kind,
+        InvalidKind::InvalidValue
     );
 }
 

@@ -1,26 +1,27 @@
-//! Automatic incident detection (TRAFFIC.md "Automatic incident detection"): closed windows of
-//! a corridor's segments and incident reports in, incident events (`detected` → `updated` →
-//! `cleared`) out. Pure and deterministic like the rest of the domain.
+//! Automatic incident detection: final windows of every segment and incident reports in,
+//! incident events (`detected` → `updated` → `cleared`) out. Pure and deterministic like the
+//! rest of the domain. Two stages:
 //!
-//! # Why detection is keyed by corridor, not by input partition
-//! The congestion windows of a segment are computed by the task that owns the segment's input
-//! partition, but detection must see several segments together: a detector pair is an upstream
-//! and a downstream station, and a probe anomaly is told from recurrent congestion by looking at
-//! the segments beside it. Those segments usually hash to different partitions. So detection
-//! runs one stage later, keyed by **corridor**: the connected component of the catalogue's
-//! upstream/downstream graph ([`corridor::Corridors`]; a segment without topology is a corridor
-//! of its own). Every final window is routed by its corridor id to one [`engine::Engine`]
-//! slot, whose [`corridor::Assembler`] waits until every segment of the corridor has reported
-//! that window (or the corridor's own stream time has moved `lateness` past it) and then feeds
-//! the whole window, in window order, to the corridor's [`detector::Detector`].
+//! 1. **Where the windows are** (the input task that owns a segment): each final window is
+//!    folded into the segment's own detection [`history`] (time-of-day baseline, detector
+//!    station) and becomes [`facts::Facts`]; reports are held with the window they fall in.
+//!    When a window closes, its facts and reports are routed ([`route`]).
+//! 2. **Per detection key** ([`task`], [`judge`]): the key of a segment is the segment itself.
+//!    Detection at a segment needs its neighbours (a probe edge is a slow segment with a fast
+//!    one downstream; a detector pair is two stations), and the ownership rule needs theirs, so
+//!    key `k` receives the facts of every segment within `incidents.neighbourhood_hops` links
+//!    of `k` (default 2) — [`network::Network::neighbourhood`]. Keys are spread over the
+//!    partitions of the repartition stage by murmur2 of the segment id, so a connected road
+//!    network of any size spreads over all partitions, and the work per segment and window does
+//!    not depend on the network's size. A partition judges a window once every input
+//!    partition's [`watermark`] has passed it.
 //!
-//! `roadpulse replay` does this routing in memory. The Kafka path (designed, not wired yet) does
-//! it through an internal
-//! topic, `<group_id>-corridor-repartition`, keyed by corridor id: the tasks write their final
-//! window measures there, the same consumer group reads it back, so each corridor lands on one
-//! task that owns its detector state (mirrored to the changelog: every detector state type
-//! derives serde), and incident events are produced in the same transaction as the offsets.
-//! This is Kafka Streams' repartition-topic idea.
+//! Every incident is raised by exactly one key — the key of the segment it is on — and
+//! neighbouring keys never raise it twice: see [`episode`] for the rule and why it holds.
+//!
+//! `roadpulse replay` runs both stages in memory; on Kafka the routed facts go through the
+//! internal topic `<group_id>-detection-repartition` and the key state through a compacted
+//! changelog (see the README, "Incident detection").
 //!
 //! # The algorithms (each its own module, each unit-tested on hand-computed cases)
 //! - [`probe`]: probe speed against the segment's own time-of-day baseline (SND z-score), with
@@ -28,25 +29,29 @@
 //!   persistence;
 //! - [`pair`]: California #7/#8 and APID on detector station pairs from the topology;
 //! - [`reports`]: report corroboration and expiry;
-//! - [`lifecycle`]: one incident id from detection to clearance, never reported twice;
-//! - [`detector`]: runs them per corridor window and decides per [`Algorithm`].
+//! - [`signals`]: what each algorithm says about a segment in a window, and the decision rules.
 
 pub mod baseline;
-pub mod corridor;
-pub mod detector;
+pub mod episode;
+pub mod facts;
+pub mod history;
+pub mod judge;
 #[cfg(test)]
-mod detector_tests;
-pub mod engine;
-pub mod lifecycle;
+mod judge_tests;
+pub mod local;
+pub mod network;
 pub mod pair;
 pub mod probe;
 pub mod reports;
+pub mod route;
 pub mod signals;
+pub mod state;
+pub mod task;
+pub mod watermark;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::EpochMillis;
-use super::output::CongestionEvent;
+use super::event::{EpochMillis, EventBody, RawEvent};
 
 /// Which decision rule raises incidents. `Combined` is what roadpulse publishes; the single
 /// algorithms exist to measure each one alone.
@@ -130,12 +135,12 @@ pub struct Evidence {
     pub extent: u32,
 }
 
-/// An incident event (DESIGN.md §3), key `segment_id`.
+/// An incident event, key `segment_id` (the contract is in the README and
+/// `schemas/incident_event.avsc`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentEvent {
     pub incident_id: String,
     pub segment_id: String,
-    pub corridor: String,
     pub status: Status,
     /// The report category when a report corroborated, otherwise `unknown`.
     pub kind: String,
@@ -151,44 +156,6 @@ pub struct IncidentEvent {
     pub evidence: Evidence,
 }
 
-/// What detection needs of one closed (segment, window): the final congestion event's
-/// measures, without the parts detection does not read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SegmentWindow {
-    pub segment_id: String,
-    pub window_start: EpochMillis,
-    pub window_end: EpochMillis,
-    pub samples: u32,
-    /// Space-mean probe speed (None without probes).
-    pub probe_speed_kph: Option<f64>,
-    /// The window's speed from any source (probes first, then detectors).
-    pub speed_kph: Option<f64>,
-    pub volume: u64,
-    /// Mean detector occupancy, 0..1 (None without detector readings).
-    pub occupancy: Option<f64>,
-    pub free_flow_kph: f64,
-}
-
-impl From<&CongestionEvent> for SegmentWindow {
-    fn from(e: &CongestionEvent) -> Self {
-        SegmentWindow {
-            segment_id: e.segment_id.clone(),
-            window_start: e.window_start,
-            window_end: e.window_end,
-            samples: e.samples,
-            probe_speed_kph: if e.speed_source == "probe" {
-                e.speed_kph
-            } else {
-                None
-            },
-            speed_kph: e.speed_kph,
-            volume: e.volume,
-            occupancy: e.occupancy,
-            free_flow_kph: e.free_flow_kph,
-        }
-    }
-}
-
 /// An incident report as detection keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -196,4 +163,44 @@ pub struct Report {
     pub ts: EpochMillis,
     pub report_id: Option<String>,
     pub category: String,
+}
+
+impl Report {
+    /// The report an input event carries, if it is one.
+    pub fn from_event(event: &RawEvent<'_>) -> Option<Report> {
+        match &event.body {
+            EventBody::Report {
+                report_id,
+                category,
+            } => Some(Report {
+                segment_id: event.segment_id.to_string(),
+                ts: event.ts,
+                report_id: report_id.map(str::to_string),
+                category: category.as_str().to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// How detection runs: the algorithms' settings and which decision rules raise incidents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectSettings {
+    pub probe: probe::ProbeSettings,
+    pub lifecycle: episode::LifecycleSettings,
+    /// How long a report waits for a measurement to confirm it.
+    pub report_ttl_ms: i64,
+    /// Decision rules to run, each with its own incidents.
+    pub algorithms: Vec<Algorithm>,
+}
+
+impl Default for DetectSettings {
+    fn default() -> Self {
+        Self {
+            probe: probe::ProbeSettings::default(),
+            lifecycle: episode::LifecycleSettings::default(),
+            report_ttl_ms: 20 * 60_000,
+            algorithms: vec![Algorithm::Combined],
+        }
+    }
 }

@@ -1,59 +1,15 @@
-//! Detector-pair algorithms (TRAFFIC.md "California family", "APID") on an upstream station `i`
-//! and the downstream station `i+1` from the catalogue's topology, one decision per window.
-//! Occupancy is in percent here, as the published thresholds are.
+//! Detector-pair algorithms (the California family and APID; README, "Incident detection") on an
+//! upstream station `i` and the downstream station `i+1` from the catalogue's topology, one
+//! decision per window. Occupancy is in percent here, as the published thresholds are.
 //!
 //! An incident between the stations fills the upstream one (its occupancy rises) and starves
 //! the downstream one (its occupancy falls): `OCCDF = OCC(i) − OCC(i+1)`,
 //! `OCCRDF = OCCDF / OCC(i)`, `DOCCTD = (OCC(i+1, t−2) − OCC(i+1, t)) / OCC(i+1, t−2)`,
-//! `DOCC = OCC(i+1, t)`. A [`Station`] also judges its own data: a window with no reading,
-//! with zero volume and zero occupancy (a dead loop), or repeating exactly the previous two
-//! windows (a stuck loop) is not used, so a failed detector makes no decision rather than a
-//! false one.
+//! `DOCC = OCC(i+1, t)`. The stations' readings come as [`StationFacts`], already judged by
+//! the station itself ([`super::history`]): a failed loop gives no measures, so it makes no
+//! decision rather than a false one.
 
-use serde::{Deserialize, Serialize};
-
-use super::SegmentWindow;
-
-/// The last three windows of one station, newest last (None = no usable data).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Station {
-    occ: [Option<f64>; 3],
-    speed: [Option<f64>; 3],
-    /// The last two raw readings `(volume, occupancy)`, to spot a stuck loop.
-    raw: [Option<(u64, f64)>; 2],
-}
-
-impl Station {
-    /// Folds in this window's reading (occupancy 0..1 as the window carries it).
-    pub fn push(&mut self, w: Option<&SegmentWindow>) {
-        let raw = w.and_then(|w| w.occupancy.map(|o| (w.volume, o)));
-        let dead = raw.is_some_and(|(v, o)| v == 0 && o == 0.0);
-        let stuck = raw.is_some() && self.raw.iter().all(|r| *r == raw);
-        let usable = raw.filter(|_| !dead && !stuck);
-        self.raw = [self.raw[1], raw];
-        self.occ = [self.occ[1], self.occ[2], usable.map(|(_, o)| o * 100.0)];
-        let speed = w.and_then(|w| w.speed_kph).filter(|_| usable.is_some());
-        self.speed = [self.speed[1], self.speed[2], speed];
-    }
-
-    /// Occupancy (%) now.
-    pub fn occ(&self) -> Option<f64> {
-        self.occ[2]
-    }
-
-    /// Occupancy (%) two windows ago.
-    pub fn occ_2ago(&self) -> Option<f64> {
-        self.occ[0]
-    }
-
-    /// Relative speed drop over two windows, `(v(t−2) − v(t)) / v(t−2)`.
-    pub fn speed_drop(&self) -> Option<f64> {
-        match (self.speed[0], self.speed[2]) {
-            (Some(a), Some(b)) if a > 0.0 => Some((a - b) / a),
-            _ => None,
-        }
-    }
-}
+use super::facts::StationFacts;
 
 /// The measures of one pair in one window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,30 +24,34 @@ pub struct PairMeasures {
 }
 
 impl PairMeasures {
-    pub fn of(up: &Station, down: &Station) -> Option<PairMeasures> {
-        let (occ_up, docc) = (up.occ()?, down.occ()?);
+    pub fn of(up: &StationFacts, down: &StationFacts) -> PairMeasures {
+        let (occ_up, docc) = (f64::from(up.occ), f64::from(down.occ));
         let occdf = occ_up - docc;
-        Some(PairMeasures {
+        PairMeasures {
             occ_up,
             occdf,
             occrdf: if occ_up > 0.0 { occdf / occ_up } else { 0.0 },
-            docctd: down.occ_2ago().filter(|o| *o > 0.0).map(|o| (o - docc) / o),
+            docctd: down
+                .occ_2ago
+                .map(f64::from)
+                .filter(|o| *o > 0.0)
+                .map(|o| (o - docc) / o),
             docc,
-            spdtdf: up.speed_drop(),
-        })
+            spdtdf: up.speed_drop.map(f64::from),
+        }
     }
 }
 
 /// Windows California #8 stays quiet after a compression wave.
-const COMPRESSION_HOLD: u32 = 5;
+const COMPRESSION_HOLD: u8 = 5;
 
 /// California #7 with #8's compression-wave guard.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum California {
     #[default]
     Free,
     /// Detection suppressed for this many more windows (a compression wave passed).
-    Suppressed(u32),
+    Suppressed(u8),
     Tentative,
     Incident,
 }
@@ -126,11 +86,11 @@ impl California {
 /// APID: the incident test (with the medium-traffic speed test below 20% upstream occupancy)
 /// must hold in two successive windows; the alarm clears when OCCRDF < −0.4 or the test has
 /// failed for three windows running.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Apid {
-    run: u32,
+    run: u8,
     alarm: bool,
-    failed: u32,
+    failed: u8,
 }
 
 impl Apid {
@@ -145,8 +105,12 @@ impl Apid {
             return self.alarm;
         };
         let hit = Apid::test(m);
-        self.run = if hit { self.run + 1 } else { 0 };
-        self.failed = if hit { 0 } else { self.failed + 1 };
+        self.run = if hit { self.run.saturating_add(1) } else { 0 };
+        self.failed = if hit {
+            0
+        } else {
+            self.failed.saturating_add(1)
+        };
         if !self.alarm && self.run >= 2 {
             self.alarm = true;
         } else if self.alarm && (m.occrdf < -0.4 || self.failed >= 3) {
@@ -158,6 +122,18 @@ impl Apid {
     /// The test held in the last window (the first half of the persistence check).
     pub fn pending(&self) -> bool {
         self.run > 0
+    }
+
+    pub fn to_bytes(self) -> [u8; 3] {
+        [self.run, u8::from(self.alarm), self.failed]
+    }
+
+    pub fn from_bytes(b: [u8; 3]) -> Apid {
+        Apid {
+            run: b[0],
+            alarm: b[1] != 0,
+            failed: b[2],
+        }
     }
 }
 
@@ -177,48 +153,25 @@ mod tests {
         }
     }
 
-    fn window(volume: u64, occ: Option<f64>) -> SegmentWindow {
-        SegmentWindow {
-            segment_id: "s".into(),
-            window_start: 0,
-            window_end: 60_000,
-            samples: 0,
-            probe_speed_kph: None,
-            speed_kph: Some(80.0),
-            volume,
-            occupancy: occ,
-            free_flow_kph: 100.0,
-        }
-    }
-
     #[test]
     fn measures_by_hand() {
-        let (mut up, mut down) = (Station::default(), Station::default());
-        for (u, d) in [(0.10, 0.12), (0.15, 0.12), (0.30, 0.05)] {
-            up.push(Some(&window(20, Some(u))));
-            down.push(Some(&window(21, Some(d))));
-        }
-        let p = PairMeasures::of(&up, &down).unwrap();
+        let up = StationFacts {
+            occ: 30.0,
+            occ_2ago: Some(10.0),
+            speed_drop: Some(0.2),
+        };
+        let down = StationFacts {
+            occ: 5.0,
+            occ_2ago: Some(12.0),
+            speed_drop: None,
+        };
+        let p = PairMeasures::of(&up, &down);
         // OCCDF = 30 − 5 = 25; OCCRDF = 25/30; DOCCTD = (12 − 5)/12; DOCC = 5.
         assert!((p.occdf - 25.0).abs() < 1e-9);
         assert!((p.occrdf - 25.0 / 30.0).abs() < 1e-9);
         assert!((p.docctd.unwrap() - 7.0 / 12.0).abs() < 1e-9);
         assert!((p.docc - 5.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn failed_stations_give_no_measures() {
-        let mut dead = Station::default();
-        dead.push(Some(&window(0, Some(0.0))));
-        assert_eq!(dead.occ(), None);
-        let mut missing = Station::default();
-        missing.push(Some(&window(5, None)));
-        assert_eq!(missing.occ(), None);
-        let mut stuck = Station::default();
-        for _ in 0..3 {
-            stuck.push(Some(&window(17, Some(0.2))));
-        }
-        assert_eq!(stuck.occ(), None, "third identical reading");
+        assert!((p.spdtdf.unwrap() - 0.2).abs() < 1e-6);
     }
 
     #[test]

@@ -14,8 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Baseline, Deviation};
-use super::SegmentWindow;
+use super::baseline::Deviation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ProbeSettings {
@@ -63,30 +62,6 @@ pub struct ProbeView {
 }
 
 impl ProbeView {
-    /// The view of a window: its probe speed when it has `min_samples`, else — when it has no
-    /// probes at all and `detector_ok` (the station's reading passed its checks) — the
-    /// detectors' speed. A few noisy probes are not judged.
-    pub fn of(
-        w: &SegmentWindow,
-        baseline: &Baseline,
-        s: &ProbeSettings,
-        detector_ok: bool,
-    ) -> Option<ProbeView> {
-        let speed = match w.probe_speed_kph {
-            Some(v) if w.samples >= s.min_samples => v,
-            Some(_) => return None,
-            None => w.speed_kph.filter(|_| detector_ok)?,
-        };
-        let ff = w.free_flow_kph.max(1.0);
-        Some(ProbeView {
-            speed,
-            samples: w.samples,
-            ratio: speed / ff,
-            free_flow: ff,
-            dev: baseline.deviation(w.window_start, speed, s.min_history, s.sd_floor_ratio * ff),
-        })
-    }
-
     pub fn z(&self) -> Option<f64> {
         self.dev.map(|d| d.z)
     }
@@ -118,20 +93,20 @@ pub fn slowed(here: &ProbeView, s: &ProbeSettings) -> bool {
 }
 
 /// The persistence counter of one segment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProbeRun {
-    pub run: u32,
+    pub run: u8,
 }
 
 impl ProbeRun {
     /// One window: `None` when there was nothing to judge (keeps the count).
     pub fn step(&mut self, anomalous: Option<bool>, s: &ProbeSettings) -> bool {
         match anomalous {
-            Some(true) => self.run += 1,
+            Some(true) => self.run = self.run.saturating_add(1),
             Some(false) => self.run = 0,
             None => {}
         }
-        self.run >= s.persist
+        u32::from(self.run) >= s.persist
     }
 }
 
@@ -187,39 +162,6 @@ mod tests {
         // Not slow enough to matter, or no baseline yet.
         assert!(!edge(&view(0.8, Some(-4.0)), None, 3.0, &s));
         assert!(!edge(&view(0.3, None), None, 3.0, &s));
-    }
-
-    #[test]
-    fn a_view_needs_samples_and_reads_the_baseline() {
-        let s = ProbeSettings::default();
-        let mut b = Baseline::default();
-        for x in [90.0; 15] {
-            b.learn(0, x, 15.0, 8.0);
-        }
-        let mut w = SegmentWindow {
-            segment_id: "s".into(),
-            window_start: 60_000,
-            window_end: 120_000,
-            samples: 2,
-            probe_speed_kph: Some(50.0),
-            speed_kph: Some(50.0),
-            volume: 0,
-            occupancy: None,
-            free_flow_kph: 100.0,
-        };
-        assert!(ProbeView::of(&w, &b, &s, true).is_none(), "2 < 3 samples");
-        w.samples = 3;
-        let v = ProbeView::of(&w, &b, &s, false).unwrap();
-        // sd 0, floor 0.08 × 100 = 8: z = (50 − 90) / 8 = −5.
-        assert_eq!((v.ratio, v.z()), (0.5, Some(-5.0)));
-        assert!(slowed(&v, &s));
-        w.probe_speed_kph = None;
-        w.speed_kph = Some(40.0);
-        assert_eq!(ProbeView::of(&w, &b, &s, true).unwrap().z(), Some(-6.25));
-        assert!(
-            ProbeView::of(&w, &b, &s, false).is_none(),
-            "a failed station"
-        );
     }
 
     #[test]
