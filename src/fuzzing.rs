@@ -25,7 +25,7 @@ use crate::domain::processor::{EmitMode, ProcessorSettings, Task};
 use crate::domain::window::WindowSpec;
 
 /// Every target, by name, with its function: `cargo fuzz run <name>` and the corpus test.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, fn(&[u8])); 8] = [
     ("json_raw_event", json_raw_event),
     ("avro_raw_event", avro_raw_event),
     ("registry_response", registry_response),
@@ -33,6 +33,7 @@ pub const TARGETS: [(&str, fn(&[u8])); 7] = [
     ("changelog", changelog),
     ("catalog_csv", catalog_csv),
     ("config_toml", config_toml),
+    ("datex_xml", datex_xml),
 ];
 
 /// Settings with a bound on the future, for decoded events and restored state to drive.
@@ -314,6 +315,30 @@ pub fn config_toml(data: &[u8]) {
         registry_password.is_none_or(|p| p == "***"),
         "{registry_password:?}"
     );
+}
+
+/// DATEX II v2 XML, as `roadpulse poll`'s `ndw` preset reads NDW's open data: the same bytes
+/// as a measurement site table and as a measured-data publication. Every number either yields
+/// is finite (a bad one is a parse error, never a NaN reading).
+pub fn datex_xml(data: &[u8]) {
+    use crate::sources::datex::{measurements, site_table, Value};
+    if let Ok(sites) = site_table(data) {
+        for site in sites.values() {
+            if let Some((lat, lon)) = site.point {
+                assert!(lat.is_finite() && lon.is_finite(), "{lat} {lon}");
+            }
+            for c in site.indexes.values() {
+                assert!(c.period_s.is_none_or(f64::is_finite));
+            }
+        }
+    }
+    let _ = measurements(data, |m| {
+        for (_, v) in &m.values {
+            if let Value::FlowRate(x) | Value::Speed(x) = v {
+                assert!(x.is_finite(), "{x}");
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -62,5 +62,13 @@ pub mod replay;
 pub mod sim;
 #[cfg(not(fuzzing))]
 pub mod sources;
+/// The poller's pure parsers, for the fuzz targets.
+#[cfg(fuzzing)]
+pub mod sources {
+    #[path = "datex.rs"]
+    pub mod datex;
+    #[path = "reading.rs"]
+    pub mod reading;
+}
 #[cfg(not(fuzzing))]
 pub mod telemetry;
