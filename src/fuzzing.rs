@@ -420,12 +420,12 @@ mod tests {
     #[ignore]
     fn write_binary_seeds() {
         use crate::codec::routed::{encode_batch, encode_mark};
+        use crate::domain::event::{EventBody, RawEvent};
         use crate::domain::incident::facts::Facts;
         use crate::domain::incident::probe::ProbeRun;
         use crate::domain::incident::state::SegState;
         use crate::domain::incident::watermark::Mark;
         use crate::domain::incident::Report;
-        use crate::domain::event::{EventBody, RawEvent};
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
         let write = |target: &str, seeds: Vec<Vec<u8>>| {
             let dir = root.join(target);
