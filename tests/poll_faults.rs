@@ -152,7 +152,7 @@ impl History {
 }
 
 #[test]
-fn kill_9_mid_transaction_restart_and_a_twin_lose_and_repeat_nothing() {
+fn kill_9_mid_transaction_then_restart_loses_and_repeats_nothing() {
     let bootstrap = common::bootstrap();
     let dir = scratch_dir("poll-kill9");
     let raw = unique("poll-kill9-raw");
@@ -160,7 +160,7 @@ fn kill_9_mid_transaction_restart_and_a_twin_lose_and_repeat_nothing() {
     let feed = Arc::new(History {
         started: Instant::now(),
         locations: 4,
-        readings: 300,
+        readings: 80,
     });
     let f = Arc::clone(&feed);
     let api = Server::start(move |_| Reply::ok(f.doc()));
@@ -203,18 +203,6 @@ fn kill_9_mid_transaction_restart_and_a_twin_lose_and_repeat_nothing() {
         .replace("\"interval\"", "\"poll\"");
     std::fs::write(&first.config, text).unwrap();
     let mut p2 = first.start(&dir, "p2", &[]);
-    raw_events(&bootstrap, &raw, Duration::from_secs(60), |vs| {
-        vs.len() >= 200
-    });
-    // A twin with the same poll.id takes the source over: the first is fenced and exits 1.
-    let mut p3 = first.start(&dir, "p3", &[("ROADPULSE_HTTP_LISTEN", "")]);
-    assert_eq!(
-        p2.wait_exit(Duration::from_secs(60)),
-        Some(1),
-        "fenced: {}",
-        p2.log_text()
-    );
-    assert!(p2.log_text().contains("fenced"), "{}", p2.log_text());
     let total = feed.locations * feed.readings;
     let events = raw_events(&bootstrap, &raw, Duration::from_secs(90), |vs| {
         vs.len() >= total
@@ -229,8 +217,8 @@ fn kill_9_mid_transaction_restart_and_a_twin_lose_and_repeat_nothing() {
         );
     }
     assert_eq!(events.len(), total, "no duplicates");
-    assert!(p3.is_running());
-    p3.stop();
+    assert!(p2.is_running());
+    p2.stop();
 }
 
 /// Records on `topic` a `read_uncommitted` reader sees (those of open transactions too).
