@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::catalog::Catalog;
-use super::congestion::Hysteresis;
 use super::event::{EventBody, RawEvent};
 use super::future::{FutureBound, Reference};
 use super::output::CongestionEvent;
@@ -18,15 +16,9 @@ use super::window::WindowSpec;
 
 fn settings(window: WindowSpec, emit: EmitMode, future: FutureBound) -> Arc<ProcessorSettings> {
     Arc::new(ProcessorSettings {
-        window,
-        emit,
         idle_timeout_ms: Some(1_000),
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
-        catalog: Arc::new(Catalog::default()),
         future,
-        sampling: Default::default(),
-        detection: None,
+        ..ProcessorSettings::new(window, emit)
     })
 }
 

@@ -11,7 +11,6 @@ use super::route::Routing;
 use super::task::DetectionTask;
 use super::{Algorithm, DetectSettings, IncidentEvent, Status};
 use crate::domain::catalog::Catalog;
-use crate::domain::congestion::Hysteresis;
 use crate::domain::event::{EventBody, RawEvent, ReportCategory};
 use crate::domain::partition::partition_for_key;
 use crate::domain::processor::{EmitMode, ProcessorSettings, Task};
@@ -46,15 +45,9 @@ impl Run {
     fn split(catalog: Catalog, inputs: u32, partitions: u32) -> Run {
         let catalog = Arc::new(catalog);
         let settings = Arc::new(ProcessorSettings {
-            future: crate::domain::future::FutureBound::OFF,
-            window: WindowSpec::tumbling(W, 0),
-            emit: EmitMode::Final,
-            idle_timeout_ms: None,
-            hysteresis: Hysteresis::default(),
-            default_free_flow_kph: 50.0,
             catalog: Arc::clone(&catalog),
-            sampling: Default::default(),
             detection: Some(ProbeSettings::default()),
+            ..ProcessorSettings::new(WindowSpec::tumbling(W, 0), EmitMode::Final)
         });
         let net = Arc::new(Network::from_catalog(&catalog));
         let routing = Arc::new(Routing::new(net, 2, partitions));
