@@ -17,7 +17,6 @@ use crate::codec::avro::{self, RawDecoder, RawPlan, WriterSchemas};
 use crate::codec::json::JsonEvent;
 use crate::codec::registry;
 use crate::domain::catalog::Catalog;
-use crate::domain::congestion::Hysteresis;
 use crate::domain::event::{EventBody, RawEvent};
 use crate::domain::future::{FutureBound, Reference};
 use crate::domain::incident::probe::ProbeSettings;
@@ -41,16 +40,32 @@ pub const TARGETS: [(&str, fn(&[u8])); 10] = [
 /// Settings with a bound on the future, for decoded events and restored state to drive.
 fn settings(future: FutureBound) -> Arc<ProcessorSettings> {
     Arc::new(ProcessorSettings {
-        window: WindowSpec::new(60_000, 20_000, 30_000),
-        emit: EmitMode::Updates { interval_ms: 1_000 },
         idle_timeout_ms: Some(1_000),
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
-        catalog: Arc::new(Catalog::default()),
         future,
-        sampling: Default::default(),
         detection: Some(ProbeSettings::default()),
+        ..ProcessorSettings::new(
+            WindowSpec::new(60_000, 20_000, 30_000),
+            EmitMode::Updates { interval_ms: 1_000 },
+        )
     })
+}
+
+/// A value decoded from outside bytes, encoded again: those bytes must decode, and encode to
+/// themselves (compared as bytes: facts may hold NaN, unequal to itself). Returns the value
+/// decoded the second time.
+fn stable<T>(
+    value: &T,
+    encode: impl Fn(&T, &mut Vec<u8>),
+    decode: impl Fn(&[u8]) -> Option<T>,
+    what: &str,
+) -> T {
+    let mut once = Vec::new();
+    encode(value, &mut once);
+    let again = decode(&once).unwrap_or_else(|| panic!("a re-encoded {what} decodes"));
+    let mut twice = Vec::new();
+    encode(&again, &mut twice);
+    assert_eq!(twice, once, "{what} round trip");
+    again
 }
 
 fn task(future: FutureBound) -> Task {
@@ -220,16 +235,13 @@ pub fn checkpoint(data: &[u8]) {
 /// it takes part in closing windows (hysteresis, learned free flow, detection history).
 pub fn changelog(data: &[u8]) {
     use crate::codec::state::{decode, encode};
-    let Ok((state, history)) = decode(data) else {
+    let Ok(record) = decode(data) else {
         return;
     };
-    let mut buf = Vec::new();
-    encode(&state, history.as_ref(), &mut buf);
-    let (again, again_history) = decode(&buf).expect("a re-encoded changelog record decodes");
-    assert_eq!(again, state, "changelog round trip");
-    let mut twice = Vec::new();
-    encode(&again, again_history.as_ref(), &mut twice);
-    assert_eq!(twice, buf, "changelog round trip");
+    let bytes = |(s, h): &(_, Option<_>), buf: &mut Vec<u8>| encode(s, h.as_ref(), buf);
+    let again = stable(&record, bytes, |b| decode(b).ok(), "changelog record");
+    assert_eq!(again.0, record.0, "changelog round trip");
+    let (state, history) = record;
     let mut t = task(FutureBound::OFF);
     t.restore_segment("s", state, history);
     let mut out = Vec::new();
@@ -250,6 +262,7 @@ pub fn changelog(data: &[u8]) {
         t.on_event(i as i64, &e, ts, &mut out);
     }
     t.close_all(&mut out);
+    let mut buf = Vec::new();
     t.drain_state_changes(|_, s, h| encode(s, h, &mut buf));
 }
 
@@ -323,31 +336,11 @@ pub fn repartition(data: &[u8]) {
     let Ok(routed) = decode(data) else {
         return;
     };
-    let mut buf = Vec::new();
-    match &routed {
-        Routed::Batch(b) => encode_batch(
-            b.window_start,
-            b.window_end,
-            &b.windows,
-            &b.reports,
-            &mut buf,
-        ),
-        Routed::Mark(input, mark) => encode_mark(*input, *mark, &mut buf),
-    }
-    let again = decode(&buf).expect("a re-encoded repartition record decodes");
-    // NaN facts compare unequal to themselves: compare the encodings.
-    let mut twice = Vec::new();
-    match &again {
-        Routed::Batch(b) => encode_batch(
-            b.window_start,
-            b.window_end,
-            &b.windows,
-            &b.reports,
-            &mut twice,
-        ),
-        Routed::Mark(input, mark) => encode_mark(*input, *mark, &mut twice),
-    }
-    assert_eq!(twice, buf, "repartition round trip");
+    let encode = |r: &Routed, buf: &mut Vec<u8>| match r {
+        Routed::Batch(b) => encode_batch(b.window_start, b.window_end, &b.windows, &b.reports, buf),
+        Routed::Mark(input, mark) => encode_mark(*input, *mark, buf),
+    };
+    stable(&routed, encode, |b| decode(b).ok(), "repartition record");
 }
 
 /// A detecting segment's state from the detection changelog: what decodes re-encodes to bytes
@@ -357,12 +350,12 @@ pub fn detection_state(data: &[u8]) {
     let Some(state) = SegState::decode(data) else {
         return;
     };
-    let mut buf = Vec::new();
-    state.encode(&mut buf);
-    let again = SegState::decode(&buf).expect("a re-encoded detection state decodes");
-    let mut twice = Vec::new();
-    again.encode(&mut twice);
-    assert_eq!(twice, buf, "detection state round trip");
+    let again = stable(
+        &state,
+        SegState::encode,
+        SegState::decode,
+        "detection state",
+    );
     let _ = again.is_default();
 }
 
