@@ -131,6 +131,15 @@ fn combined(events: &[IncidentEvent]) -> Vec<&IncidentEvent> {
         .collect()
 }
 
+/// The segments the combined rule raised incidents on, in order.
+fn detected_on(events: &[IncidentEvent]) -> Vec<&str> {
+    combined(events)
+        .into_iter()
+        .filter(|e| e.status == Status::Detected)
+        .map(|e| e.segment_id.as_str())
+        .collect()
+}
+
 /// a → b → c: b blocked from window 10 to 19 of the third morning (c runs free), its queue
 /// reaching a from window 14; a report on b.
 fn blockage(partitions: u32) -> Vec<IncidentEvent> {
@@ -215,11 +224,7 @@ fn a_discharging_queue_is_one_incident() {
             run.window(2, k, &speeds);
         }
         let out = run.finish();
-        let detected: Vec<&str> = combined(&out)
-            .iter()
-            .filter(|e| e.status == Status::Detected)
-            .map(|e| e.segment_id.as_str())
-            .collect();
+        let detected = detected_on(&out);
         assert_eq!(detected, vec!["s4"], "{partitions} partitions: {out:?}");
     }
 }
@@ -241,11 +246,7 @@ fn of_two_neighbours_deciding_at_once_the_one_downstream_raises() {
             run.window(2, k, &[("a", 95.0), ("b", b), ("c", c), ("d", 99.0)]);
         }
         let out = run.finish();
-        let detected: Vec<&str> = combined(&out)
-            .iter()
-            .filter(|e| e.status == Status::Detected)
-            .map(|e| e.segment_id.as_str())
-            .collect();
+        let detected = detected_on(&out);
         assert_eq!(detected, vec!["c"], "{partitions} partitions: {out:?}");
     }
 }
