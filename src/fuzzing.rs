@@ -249,16 +249,7 @@ pub fn changelog(data: &[u8]) {
         .into_iter()
         .enumerate()
     {
-        let e = RawEvent {
-            segment_id: "s",
-            ts,
-            body: EventBody::Probe {
-                speed_kph: speed,
-                vehicle_id: Some("v"),
-                source: None,
-                offset_m: None,
-            },
-        };
+        let e = RawEvent::probe("s", ts, speed, "v");
         t.on_event(i as i64, &e, ts, &mut out);
     }
     t.close_all(&mut out);
@@ -413,7 +404,7 @@ mod tests {
     #[ignore]
     fn write_binary_seeds() {
         use crate::codec::routed::{encode_batch, encode_mark};
-        use crate::domain::event::{EventBody, RawEvent};
+        use crate::domain::event::RawEvent;
         use crate::domain::incident::facts::Facts;
         use crate::domain::incident::probe::ProbeRun;
         use crate::domain::incident::state::SegState;
@@ -497,16 +488,12 @@ mod tests {
         let mut t = super::task(super::FutureBound::OFF);
         let mut out = Vec::new();
         for i in 0..120 {
-            let e = RawEvent {
-                segment_id: "A13-0042",
-                ts: t0 + i * 15_000,
-                body: EventBody::Probe {
-                    speed_kph: 40.0 + (i % 7) as f64 * 9.0,
-                    vehicle_id: Some("v"),
-                    source: None,
-                    offset_m: None,
-                },
-            };
+            let e = RawEvent::probe(
+                "A13-0042",
+                t0 + i * 15_000,
+                40.0 + (i % 7) as f64 * 9.0,
+                "v",
+            );
             t.on_event(i, &e, e.ts, &mut out);
         }
         let mut seeds = Vec::new();

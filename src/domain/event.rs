@@ -93,6 +93,22 @@ pub struct RawEventFields<'a> {
     pub severity: Option<&'a str>,
 }
 
+impl<'a> RawEvent<'a> {
+    /// A probe ping without source or position (tests, benchmarks, fuzzing).
+    pub fn probe(segment_id: &'a str, ts: EpochMillis, speed_kph: f64, vehicle: &'a str) -> Self {
+        RawEvent {
+            segment_id,
+            ts,
+            body: EventBody::Probe {
+                speed_kph,
+                vehicle_id: Some(vehicle),
+                source: None,
+                offset_m: None,
+            },
+        }
+    }
+}
+
 /// A validated raw event. Borrowed from the input; the processor copies only what it keeps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawEvent<'a> {

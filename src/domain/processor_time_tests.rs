@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::event::{EventBody, RawEvent};
+use super::event::RawEvent;
 use super::future::{FutureBound, Reference};
 use super::output::CongestionEvent;
 use super::processor::{EmitMode, Outcome, ProcessorSettings, Task};
@@ -23,16 +23,7 @@ fn settings(window: WindowSpec, emit: EmitMode, future: FutureBound) -> Arc<Proc
 }
 
 fn probe(segment: &'static str, ts: i64) -> RawEvent<'static> {
-    RawEvent {
-        segment_id: segment,
-        ts,
-        body: EventBody::Probe {
-            speed_kph: 50.0,
-            vehicle_id: Some("v"),
-            source: None,
-            offset_m: None,
-        },
-    }
+    RawEvent::probe(segment, ts, 50.0, "v")
 }
 
 /// What the driver does next.
