@@ -83,6 +83,7 @@ fn run(net: &Net, windows: i64, pings: i64, detect: bool) -> Outcome {
         catalog: Arc::clone(&net.catalog),
         sampling: Default::default(),
         detection: detect.then(ProbeSettings::default),
+        limits: Default::default(),
     });
     let base = live();
     let mut tasks: Vec<Task> = (0..PARTITIONS)

@@ -29,6 +29,7 @@ fn settings() -> Arc<ProcessorSettings> {
         future: roadpulse::domain::future::FutureBound::OFF,
         sampling: Default::default(),
         detection: None,
+        limits: Default::default(),
     })
 }
 

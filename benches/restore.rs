@@ -104,6 +104,7 @@ fn main() {
         future: roadpulse::domain::future::FutureBound::OFF,
         sampling: Default::default(),
         detection: None,
+        limits: Default::default(),
     });
     let started = Instant::now();
     let mut restored = 0;
@@ -111,8 +112,8 @@ fn main() {
     for p in 0..PARTITIONS {
         let mut task = Task::new(Arc::clone(&settings));
         let apply = |id: &str, value: Option<&[u8]>| match value.map(changelog::decode) {
-            Some(Ok((state, history))) => {
-                task.restore_segment(id, state, history);
+            Some(Ok(state)) => {
+                task.restore_segment(id, Some(state));
                 true
             }
             _ => false,

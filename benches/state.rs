@@ -44,6 +44,7 @@ fn main() {
         future: roadpulse::domain::future::FutureBound::OFF,
         sampling: Default::default(),
         detection: None,
+        limits: Default::default(),
     });
     let step = 50_000.0 / events as f64;
     let base = live();
@@ -67,7 +68,10 @@ fn main() {
     let base = live();
     let mut alone = Task::new(Arc::clone(&settings));
     for i in 0..segments {
-        alone.restore_segment(&generator::segment_id(i), SegmentState::default(), None);
+        alone.restore_segment(
+            &generator::segment_id(i),
+            Some((SegmentState::default(), None)),
+        );
     }
     let segment_state = live() - base;
     let window_bytes = with_windows - segment_state;

@@ -47,6 +47,7 @@ fn settings(future: FutureBound) -> Arc<ProcessorSettings> {
         future,
         sampling: Default::default(),
         detection: Some(ProbeSettings::default()),
+        limits: Default::default(),
     })
 }
 
@@ -65,16 +66,12 @@ fn drive(event: &RawEvent<'_>) {
     let mut t = task(FutureBound::new(3_600_000, Reference::StreamTime));
     let mut out = Vec::new();
     for (offset, ts) in [(0, event.ts), (1, event.ts.saturating_add(90_000))] {
-        if t.admit(ts, event.ts).is_ok() {
-            t.on_event(
-                offset,
-                &RawEvent {
-                    ts,
-                    ..event.clone()
-                },
-                ts,
-                &mut out,
-            );
+        let at = RawEvent {
+            ts,
+            ..event.clone()
+        };
+        if t.admit(&at, event.ts).is_ok() {
+            t.on_event(offset, &at, ts, &mut out);
         }
     }
     t.on_tick(event.ts, &mut out);
@@ -203,7 +200,7 @@ pub fn checkpoint(data: &[u8]) {
             .enumerate()
         {
             let at = from.position.unwrap_or(0).saturating_add(i as i64);
-            if ts >= 0 && t.admit(ts, wall).is_ok() {
+            if ts >= 0 && t.admit(&probe(ts), wall).is_ok() {
                 t.on_event(at, &probe(ts), wall, &mut out);
             }
         }
@@ -228,7 +225,7 @@ pub fn changelog(data: &[u8]) {
     encode(&again, again_history.as_ref(), &mut twice);
     assert_eq!(twice, buf, "changelog round trip");
     let mut t = task(FutureBound::OFF);
-    t.restore_segment("s", state, history);
+    t.restore_segment("s", Some((state, history)));
     let mut out = Vec::new();
     for (i, (ts, speed)) in [(0, 10.0), (61_000, 120.0), (200_000, 0.0), (400_000, 55.0)]
         .into_iter()
@@ -247,7 +244,11 @@ pub fn changelog(data: &[u8]) {
         t.on_event(i as i64, &e, ts, &mut out);
     }
     t.close_all(&mut out);
-    t.drain_state_changes(|_, s, h| encode(s, h, &mut buf));
+    t.drain_state_changes(|_, change| {
+        if let Some((s, h)) = change {
+            encode(s, h, &mut buf)
+        }
+    });
 }
 
 /// The segment catalogue (a UTF-8 file): parsed, then used as the worker uses it.

@@ -15,6 +15,7 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use crate::codec::{self, json};
+use crate::domain::event::InvalidKind;
 use crate::domain::incident::local::LocalDetection;
 use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
@@ -35,6 +36,8 @@ pub struct ReplaySummary {
     pub late: u64,
     pub bad: Vec<BadLine>,
     pub bad_count: u64,
+    /// Bad lines that were records of new segments refused at `limits.max_segments`.
+    pub over_capacity: u64,
     /// Incident events written (detection on).
     pub incidents: u64,
 }
@@ -111,7 +114,7 @@ pub fn replay_detecting(
             let p = partition_for_key(event.segment_id.as_bytes(), n) as usize;
             let offset = state.next_offset[p];
             state.next_offset[p] += 1;
-            state.tasks[p].admit(event.ts, event.ts)?;
+            state.tasks[p].admit(event, event.ts)?;
             let task = &mut state.tasks[p];
             let outcome = task.on_event(offset, event, event.ts, &mut state.out);
             if let Some(st) = task.stream_time() {
@@ -129,6 +132,7 @@ pub fn replay_detecting(
             }
             Err(e) => {
                 summary.bad_count += 1;
+                summary.over_capacity += u64::from(e.kind == InvalidKind::OverCapacity);
                 if summary.bad.len() < BAD_LINES_LISTED {
                     summary.bad.push(BadLine {
                         line: i + 1,
@@ -159,6 +163,10 @@ pub fn replay_detecting(
 }
 
 fn drain(state: &mut Partitioned, output: &mut impl Write) -> std::io::Result<u64> {
+    // There is no changelog here: state changes and evictions are dropped as they come.
+    for task in state.tasks.iter_mut() {
+        task.drain_state_changes(|_, _| {});
+    }
     let mut n = 0;
     for event in state.out.drain(..) {
         state.buf.clear();
@@ -189,6 +197,7 @@ mod tests {
             future: crate::domain::future::FutureBound::OFF,
             sampling: Default::default(),
             detection: None,
+            limits: Default::default(),
         })
     }
 

@@ -62,6 +62,7 @@ fn run_on(name: &str, partitions: u32) -> Run {
         future: roadpulse::domain::future::FutureBound::OFF,
         sampling: Default::default(),
         detection: Some(ProbeSettings::default()),
+        limits: Default::default(),
     });
     let routing = Routing::new(Arc::new(Network::from_catalog(&catalog)), 2, partitions);
     let detect = DetectSettings {

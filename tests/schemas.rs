@@ -73,6 +73,7 @@ fn congestion_schema_names_exactly_the_json_fields() {
         future: roadpulse::domain::future::FutureBound::OFF,
         sampling: Default::default(),
         detection: None,
+        limits: Default::default(),
     });
     let input = r#"{"type":"probe","segment_id":"A","ts":1000,"speed_kph":50,"vehicle_id":"v"}"#;
     let mut out = Vec::new();

@@ -31,16 +31,19 @@ pub enum InvalidKind {
     InvalidTimestamp,
     /// Avro: the writer schema id is unknown, or its schema cannot be read as ours.
     Schema,
+    /// A new segment while the worker holds `limits.max_segments` (see `domain::limits`).
+    OverCapacity,
 }
 
 impl InvalidKind {
-    pub const ALL: [InvalidKind; 6] = [
+    pub const ALL: [InvalidKind; 7] = [
         InvalidKind::Malformed,
         InvalidKind::MissingField,
         InvalidKind::InvalidValue,
         InvalidKind::UnknownType,
         InvalidKind::InvalidTimestamp,
         InvalidKind::Schema,
+        InvalidKind::OverCapacity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl InvalidKind {
             InvalidKind::UnknownType => "unknown_type",
             InvalidKind::InvalidTimestamp => "invalid_timestamp",
             InvalidKind::Schema => "schema",
+            InvalidKind::OverCapacity => "over_capacity",
         }
     }
 }

@@ -24,6 +24,7 @@ fn task(sampling: SamplingRules) -> Task {
         catalog: Arc::new(Catalog::parse_csv(CATALOG).unwrap()),
         sampling,
         detection: None,
+        limits: Default::default(),
         future: super::future::FutureBound::OFF,
     }))
 }

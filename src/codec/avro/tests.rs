@@ -169,6 +169,7 @@ fn congestion_events_read_back_with_the_schema_file_and_match_json() {
         future: crate::domain::future::FutureBound::OFF,
         sampling: Default::default(),
         detection: None,
+        limits: Default::default(),
     });
     let cfg = WorkloadConfig {
         segments: 50,

@@ -55,6 +55,7 @@ impl Run {
             catalog: Arc::clone(&catalog),
             sampling: Default::default(),
             detection: Some(ProbeSettings::default()),
+            limits: Default::default(),
         });
         let net = Arc::new(Network::from_catalog(&catalog));
         let routing = Arc::new(Routing::new(net, 2, partitions));
