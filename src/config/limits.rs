@@ -17,10 +17,11 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            // Measured with `cargo bench --bench state` (README, "State size"): a segment with
-            // its learned state and two open windows holds about 1 KB, so 200 k segments stay
-            // near 200 MB above the ~100 MB base, inside the 512 MiB of the shipped pod.
-            max_segments: 200_000,
+            // Measured with `cargo bench --bench flood` (README, "State size"): a segment with
+            // a day of windows behind it (learned free-flow sketch, detection history) and its
+            // open windows holds about 8.3 KB, so 35 000 of them take about 290 MB above the
+            // ~100 MiB base: under 80 % of the 512 MiB the shipped pod may use.
+            max_segments: 35_000,
         }
     }
 }
@@ -82,10 +83,10 @@ mod tests {
     #[test]
     fn defaults_bad_values_and_unknown_keys_name_the_key() {
         let c = Config::load(None, vec![], &[]).unwrap();
-        assert_eq!(c.limits.max_segments, 200_000);
+        assert_eq!(c.limits.max_segments, 35_000);
         assert_eq!(c.state.retention.to_string(), "168h");
         let l = super::memory_limits(&c.limits, &c.state);
-        assert_eq!(l.segments.max(), Some(200_000));
+        assert_eq!(l.segments.max(), Some(35_000));
         assert_eq!(l.retention_ms, Some(604_800_000));
         let off = load("limits.max_segments=0").unwrap();
         assert_eq!(

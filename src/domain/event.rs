@@ -105,6 +105,22 @@ pub struct RawEvent<'a> {
     pub body: EventBody<'a>,
 }
 
+impl<'a> RawEvent<'a> {
+    /// A probe ping without source or position (tests, benchmarks, fuzzing).
+    pub fn probe(segment_id: &'a str, ts: EpochMillis, speed_kph: f64, vehicle: &'a str) -> Self {
+        RawEvent {
+            segment_id,
+            ts,
+            body: EventBody::Probe {
+                speed_kph,
+                vehicle_id: Some(vehicle),
+                source: None,
+                offset_m: None,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventBody<'a> {
     Probe {

@@ -31,16 +31,7 @@ fn settings(max_segments: Option<usize>, retention_ms: i64) -> Arc<ProcessorSett
 }
 
 fn probe(segment: &str, ts: i64, speed: f64) -> RawEvent<'_> {
-    RawEvent {
-        segment_id: segment,
-        ts,
-        body: EventBody::Probe {
-            speed_kph: speed,
-            vehicle_id: Some("v"),
-            source: None,
-            offset_m: None,
-        },
-    }
+    RawEvent::probe(segment, ts, speed, "v")
 }
 
 /// Admits and folds in each event at consecutive offsets from `first`; returns the refused

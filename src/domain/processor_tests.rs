@@ -49,16 +49,7 @@ fn tumbling(size_s: i64, grace_s: i64) -> Arc<ProcessorSettings> {
 }
 
 fn probe(segment: &'static str, ts: i64, speed: f64) -> RawEvent<'static> {
-    RawEvent {
-        segment_id: segment,
-        ts,
-        body: EventBody::Probe {
-            speed_kph: speed,
-            vehicle_id: Some("v"),
-            source: None,
-            offset_m: None,
-        },
-    }
+    RawEvent::probe(segment, ts, speed, "v")
 }
 
 /// Feeds events at consecutive offsets; returns outcomes and emitted windows.
