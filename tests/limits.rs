@@ -1,7 +1,8 @@
 //! The memory bound (`limits.max_segments`): a flood of distinct segment ids into a replay and
 //! into a worker on the real broker. Records of new segments over the limit are refused (the
 //! worker dead-letters each exactly once, kind `over_capacity`, and counts them), and the
-//! segments already held give exactly the output they give without the flood.
+//! segments already held give exactly the output they give without the flood. And
+//! `state.retention`: a quiet segment is evicted with a tombstone to its changelog key.
 
 mod common;
 
@@ -204,4 +205,102 @@ fn metrics_text(port: u16) -> String {
         Ok(_) => http_get(port, "/metrics"),
         Err(_) => String::new(),
     }
+}
+
+const BASE: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn probe_record(id: &str, ts: i64, speed: f64) -> Record {
+    let value = format!(
+        r#"{{"type":"probe","segment_id":"{id}","ts":{ts},"speed_kph":{speed},"vehicle_id":"v"}}"#
+    );
+    Record {
+        key: id.to_string(),
+        value: value.into_bytes(),
+        ts,
+        poison: false,
+    }
+}
+
+#[test]
+fn worker_evicts_a_quiet_segment_with_a_tombstone_to_its_changelog() {
+    let setup = Setup::new("retention", 1, None);
+    // quiet: 0–4 s, back at 50 s; busy: every second to 60 s, then once at 120 s.
+    let mut records: Vec<Record> = (0..5)
+        .map(|s| probe_record("quiet", BASE + s * 1_000, 40.0 + s as f64))
+        .collect();
+    for s in 5..=60 {
+        records.push(probe_record(
+            "busy",
+            BASE + s * 1_000,
+            50.0 + (s % 9) as f64,
+        ));
+        if s == 50 {
+            records.push(probe_record("quiet", BASE + 50_500, 20.0));
+        }
+    }
+    records.push(probe_record("busy", BASE + 120_000, 55.0));
+    let mut sets = setup.domain_sets.clone();
+    sets.push("state.retention=\"20s\"".into());
+    let all = replay(&setup.dir, &records, 1, &sets);
+    // Evicted, quiet comes back with nothing learned: its window at 50 s is not what it is
+    // with its state kept.
+    let kept = replay(&setup.dir, &records, 1, &setup.domain_sets);
+    let back = ("quiet".to_string(), BASE + 50_000);
+    assert_ne!(all[&back], kept[&back]);
+    // Without the idle close, the worker closes what stream time 120 s closes.
+    let expected: BTreeMap<_, _> = all
+        .into_iter()
+        .filter(|(_, v)| v["window_end"].as_i64().unwrap() + 2_000 <= BASE + 120_000)
+        .collect();
+    let port = free_port();
+    let listen = format!("http.listen=\"127.0.0.1:{port}\"");
+    let mut w = setup.start_worker(
+        "w",
+        &[
+            "state.retention=\"20s\"",
+            "window.idle_timeout=\"0s\"",
+            "kafka.processing_guarantee=\"exactly_once\"",
+            &listen,
+        ],
+    );
+    produce(&setup.bootstrap, &setup.input, &records);
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(repeats, 0);
+    let problems = diff(&expected, &got, &[]);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    let changelog = format!("{}-{}-state-changelog", setup.group, setup.input);
+    let quiet = |rs: &[Read]| -> Vec<Option<Vec<u8>>> {
+        rs.iter()
+            .filter(|r| r.key.as_deref() == Some(b"quiet"))
+            .map(|r| r.value.clone())
+            .collect()
+    };
+    let log = read_topic(
+        &setup.bootstrap,
+        &changelog,
+        Duration::from_secs(60),
+        |rs| quiet(rs).iter().filter(|v| v.is_none()).count() >= 2,
+    );
+    let values = quiet(&log);
+    // Two evictions (20 s after its window ended at 5 s, and by stream time 120 s after it came
+    // back at 50 s), one tombstone each, the last word; a state change drained in the same
+    // commit cycle as its eviction is not written at all.
+    let tombstones: Vec<usize> = (0..values.len()).filter(|&i| values[i].is_none()).collect();
+    assert_eq!(tombstones.len(), 2, "{values:?}");
+    assert_eq!(tombstones.last(), Some(&(values.len() - 1)));
+    for v in values.iter().flatten() {
+        let (state, _) = roadpulse::kafka::changelog::decode(v).unwrap();
+        assert!([Some(BASE + 5_000), Some(BASE + 55_000)].contains(&state.last_seen()));
+    }
+
+    let metrics = metrics_text(port);
+    let evictions = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("roadpulse_state_evictions_total "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    // busy's window at 60 s is still open at 120 s: it is kept.
+    assert_eq!(evictions, 2, "quiet twice");
+    w.stop();
 }
