@@ -25,7 +25,7 @@ use crate::domain::processor::{EmitMode, ProcessorSettings, Task};
 use crate::domain::window::WindowSpec;
 
 /// Every target, by name, with its function: `cargo fuzz run <name>` and the corpus test.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, fn(&[u8])); 10] = [
     ("json_raw_event", json_raw_event),
     ("avro_raw_event", avro_raw_event),
     ("registry_response", registry_response),
@@ -33,6 +33,9 @@ pub const TARGETS: [(&str, fn(&[u8])); 7] = [
     ("changelog", changelog),
     ("catalog_csv", catalog_csv),
     ("config_toml", config_toml),
+    ("repartition", repartition),
+    ("detection_state", detection_state),
+    ("ingest_body", ingest_body),
 ];
 
 /// Settings with a bound on the future, for decoded events and restored state to drive.
@@ -314,6 +317,77 @@ pub fn config_toml(data: &[u8]) {
     );
 }
 
+/// Detection repartition records (batches of final windows and reports, input watermarks): a
+/// decoded record re-encodes to bytes that decode to the same record.
+pub fn repartition(data: &[u8]) {
+    use crate::codec::routed::{decode, encode_batch, encode_mark, Routed};
+    let Ok(routed) = decode(data) else {
+        return;
+    };
+    let mut buf = Vec::new();
+    match &routed {
+        Routed::Batch(b) => encode_batch(
+            b.window_start,
+            b.window_end,
+            &b.windows,
+            &b.reports,
+            &mut buf,
+        ),
+        Routed::Mark(input, mark) => encode_mark(*input, *mark, &mut buf),
+    }
+    let again = decode(&buf).expect("a re-encoded repartition record decodes");
+    // NaN facts compare unequal to themselves: compare the encodings.
+    let mut twice = Vec::new();
+    match &again {
+        Routed::Batch(b) => encode_batch(
+            b.window_start,
+            b.window_end,
+            &b.windows,
+            &b.reports,
+            &mut twice,
+        ),
+        Routed::Mark(input, mark) => encode_mark(*input, *mark, &mut twice),
+    }
+    assert_eq!(twice, buf, "repartition round trip");
+}
+
+/// A detecting segment's state from the detection changelog: what decodes re-encodes to bytes
+/// that decode and re-encode to the same bytes.
+pub fn detection_state(data: &[u8]) {
+    use crate::domain::incident::state::SegState;
+    let Some(state) = SegState::decode(data) else {
+        return;
+    };
+    let mut buf = Vec::new();
+    state.encode(&mut buf);
+    let again = SegState::decode(&buf).expect("a re-encoded detection state decodes");
+    let mut twice = Vec::new();
+    again.encode(&mut twice);
+    assert_eq!(twice, buf, "detection state round trip");
+    let _ = again.is_default();
+}
+
+/// `POST /v1/events` bodies: the first byte picks the layout (JSON, NDJSON, Avro), the rest is
+/// the body. Each record it splits into is a piece of the body, and what then decodes as a raw
+/// event passed validation.
+pub fn ingest_body(data: &[u8]) {
+    use crate::ingest::body::BodyFormat;
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    let format = [BodyFormat::Json, BodyFormat::Ndjson, BodyFormat::Avro][usize::from(pick % 3)];
+    let body = bytes::Bytes::copy_from_slice(body);
+    let Ok(records) = format.split(&body) else {
+        return;
+    };
+    for r in &records {
+        assert!(r.len() <= body.len(), "a record is a piece of the body");
+        if format != BodyFormat::Avro {
+            let _ = crate::codec::with_raw_event(r, |e| drive(e));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Every committed corpus file and every crash ever found, through its target: the fuzz
@@ -338,5 +412,122 @@ mod tests {
             total += files;
         }
         eprintln!("{total} corpus files replayed");
+    }
+
+    /// Writes the seeds of the binary formats from their own encoders (run once with
+    /// `cargo test --lib write_binary_seeds -- --ignored`; the text formats' seeds come from
+    /// tests/fuzz/make_seeds.py).
+    #[test]
+    #[ignore]
+    fn write_binary_seeds() {
+        use crate::codec::routed::{encode_batch, encode_mark};
+        use crate::domain::event::{EventBody, RawEvent};
+        use crate::domain::incident::facts::Facts;
+        use crate::domain::incident::probe::ProbeRun;
+        use crate::domain::incident::state::SegState;
+        use crate::domain::incident::watermark::Mark;
+        use crate::domain::incident::Report;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
+        let write = |target: &str, seeds: Vec<Vec<u8>>| {
+            let dir = root.join(target);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, s) in seeds.iter().enumerate() {
+                std::fs::write(dir.join(format!("seed-{i:02}")), s).unwrap();
+            }
+        };
+        let t0 = 1_767_225_600_000;
+        let facts = Facts {
+            window_start: t0,
+            window_end: t0 + 60_000,
+            samples: 4,
+            free_flow: 100.0,
+            speed: Some(31.5),
+            judged: Some(31.5),
+            baseline: Some((96.0, 6.0)),
+            seen: Some(31.5),
+            station: None,
+            usual: Default::default(),
+        };
+        let report = Report {
+            segment_id: "A13-0042".into(),
+            ts: t0 + 1_000,
+            report_id: Some("r-1".into()),
+            category: "accident".into(),
+        };
+        let windows = vec![
+            ("A13-0042".to_string(), facts),
+            ("A13-0043".to_string(), facts),
+        ];
+        let mut seeds = Vec::new();
+        let mut buf = Vec::new();
+        encode_batch(t0, t0 + 60_000, &windows, &[report.clone()], &mut buf);
+        seeds.push(buf.clone());
+        encode_batch(t0, t0 + 60_000, &windows[..1], &[], &mut buf);
+        seeds.push(buf.clone());
+        for (closed, idle) in [(Some(t0), false), (None, true), (Some(i64::MAX), false)] {
+            let mark = Mark {
+                closed_through: closed,
+                idle,
+            };
+            encode_mark((0, 3), mark, &mut buf);
+            seeds.push(buf.clone());
+        }
+        write("repartition", seeds);
+        let mut seeds = Vec::new();
+        SegState::default().encode(&mut buf);
+        seeds.push(buf.clone());
+        let busy = SegState {
+            run: ProbeRun { run: 3 },
+            since: Some(t0),
+            pairs: vec![Default::default(); 2],
+            episodes: Vec::new(),
+            reports: vec![report],
+            raised: vec![None],
+        };
+        busy.encode(&mut buf);
+        seeds.push(buf.clone());
+        write("detection_state", seeds);
+        let event = r#"{"type":"probe","segment_id":"A13-0042","ts":1767225600000,"speed_kph":54.5,"vehicle_id":"v1"}"#;
+        let mut seeds = Vec::new();
+        for (pick, body) in [
+            (0u8, event.to_string()),
+            (0, format!("[{event},{event}]")),
+            (0, "[{\"type\":\"probe\"},1,\"x\"]".to_string()),
+            (1, format!("{event}\n\n{event}\n")),
+            (2, "\0\0\0\0\x05\x02ab".to_string()),
+        ] {
+            let mut s = vec![pick];
+            s.extend_from_slice(body.as_bytes());
+            seeds.push(s);
+        }
+        write("ingest_body", seeds);
+        // Changelog records with a detection history: a segment driven through 30 windows.
+        let mut t = super::task(super::FutureBound::OFF);
+        let mut out = Vec::new();
+        for i in 0..120 {
+            let e = RawEvent {
+                segment_id: "A13-0042",
+                ts: t0 + i * 15_000,
+                body: EventBody::Probe {
+                    speed_kph: 40.0 + (i % 7) as f64 * 9.0,
+                    vehicle_id: Some("v"),
+                    source: None,
+                    offset_m: None,
+                },
+            };
+            t.on_event(i, &e, e.ts, &mut out);
+        }
+        let mut seeds = Vec::new();
+        t.drain_state_changes(|_, change| {
+            if let Some((s, h)) = change {
+                crate::codec::state::encode(s, h, &mut buf);
+                seeds.push(buf.clone());
+            }
+        });
+        assert!(!seeds.is_empty());
+        let dir = root.join("changelog");
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-history-{i:02}")), s).unwrap();
+        }
     }
 }

@@ -45,6 +45,12 @@ pub mod fuzzing;
 pub mod http;
 #[cfg(not(fuzzing))]
 pub mod ingest;
+/// The ingest endpoint's body splitting, for the fuzz targets.
+#[cfg(fuzzing)]
+pub mod ingest {
+    #[path = "body.rs"]
+    pub mod body;
+}
 #[cfg(not(fuzzing))]
 pub mod kafka;
 /// The Kafka adapter's pure formats, for the fuzz targets.

@@ -59,7 +59,12 @@ fn run_on(name: &str, partitions: u32) -> Run {
         hysteresis: Hysteresis::default(),
         default_free_flow_kph: 50.0,
         catalog: Arc::clone(&catalog),
-        future: roadpulse::domain::future::FutureBound::OFF,
+        // As `roadpulse replay` runs by default: window.max_future 1 h against stream time
+        // (the library's nights have hours without data on some partitions).
+        future: roadpulse::domain::future::FutureBound::new(
+            3_600_000,
+            roadpulse::domain::future::Reference::StreamTime,
+        ),
         sampling: Default::default(),
         detection: Some(ProbeSettings::default()),
         limits: Default::default(),

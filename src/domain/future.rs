@@ -5,7 +5,8 @@
 //! partition for years. Such a record is refused instead (the adapter dead-letters it with kind
 //! `invalid_timestamp`). Live, "ahead" is measured against the wall clock, which always moves;
 //! in `roadpulse replay` there is no clock to trust, so it is measured against the partition's
-//! stream time (its first record has nothing to be compared with and is taken as it is).
+//! stream time; there `replay` holds such a record until the partition's next record says
+//! whether the stream really moved there (a gap in the data) or it stood alone.
 //!
 //! The same bound cleans a stream time restored from commit metadata: one more than the bound
 //! ahead of the wall clock can only come from such a record (written before this check existed,

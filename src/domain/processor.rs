@@ -179,11 +179,21 @@ impl Task {
     /// hold while the worker's segment budget is spent. A refused event must not reach
     /// [`Task::on_event`].
     pub fn admit(&self, event: &RawEvent<'_>, wall_ms: i64) -> Result<(), InvalidEvent> {
+        self.check_future(event.ts, wall_ms)?;
+        self.check_room(event)
+    }
+
+    /// The `window.max_future` half of [`Task::admit`].
+    pub fn check_future(&self, ts: EpochMillis, wall_ms: i64) -> Result<(), InvalidEvent> {
         let reference = match self.settings.future.reference {
             Reference::WallClock => Some(wall_ms),
             Reference::StreamTime => self.stream_time.get(),
         };
-        self.settings.future.check(event.ts, reference)?;
+        self.settings.future.check(ts, reference)
+    }
+
+    /// The `limits.max_segments` half of [`Task::admit`].
+    pub fn check_room(&self, event: &RawEvent<'_>) -> Result<(), InvalidEvent> {
         let holds_state = !matches!(event.body, EventBody::Report { .. });
         if holds_state && !self.segments.contains(event.segment_id) {
             self.settings.limits.segments.check_room(event.segment_id)?;

@@ -10,7 +10,7 @@
 //! A record's index is its position among the body's records (for NDJSON: among its non-blank
 //! lines), counted from 0.
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use crate::config::Format;

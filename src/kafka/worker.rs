@@ -115,8 +115,17 @@ pub fn run(
     };
     // A static member does not leave: its partitions wait for it to come back (a restart
     // within the session timeout rebalances nothing). unsubscribe() would send LeaveGroup
-    // even then; closing the consumer (on drop) revokes locally without it.
-    if !k.static_membership {
+    // even then. It gives its partitions up locally instead, before the consumer closes: the
+    // revoke that close() would run calls rd_kafka_rebalance_protocol() from inside the
+    // rebalance callback, which can hang there (librdkafka#4041; seen as a worker that never
+    // exited after SIGTERM).
+    if k.static_membership {
+        if let Ok(assigned) = consumer.assignment() {
+            if assigned.count() > 0 {
+                let _ = consumer.incremental_unassign(&assigned);
+            }
+        }
+    } else {
         consumer.unsubscribe();
         // Serve the final revoke so the group sees us leave promptly.
         let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
