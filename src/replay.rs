@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::codec::{self, json};
 use crate::domain::event::{InvalidEvent, InvalidKind, RawEvent};
-use crate::domain::future::{FutureBound, Reference};
+use crate::domain::future::FutureBound;
 use crate::domain::incident::local::LocalDetection;
 use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
@@ -130,7 +130,7 @@ pub fn replay_detecting(
         },
         summary: ReplaySummary::default(),
         detection: detection.as_mut(),
-        bound: settings.future.max_ahead_ms,
+        future: settings.future,
         n,
     };
     for (i, line) in input.split(b'\n').enumerate() {
@@ -171,15 +171,16 @@ struct Replayer<'d, 'a> {
     state: Partitioned,
     summary: ReplaySummary,
     detection: Option<&'d mut Detection<'a>>,
-    bound: Option<i64>,
+    /// `window.max_future`: off, nothing is ever held.
+    future: FutureBound,
     n: u32,
 }
 
 impl Replayer<'_, '_> {
     /// One line (`no`: its 1-based number): fed to its partition's task, held back, or bad.
     fn line(&mut self, no: usize, line: &[u8]) {
-        let (state, detection, bound, n) =
-            (&mut self.state, &mut self.detection, self.bound, self.n);
+        let bound = self.future.max_ahead_ms;
+        let (state, detection, n) = (&mut self.state, &mut self.detection, self.n);
         let step = codec::with_raw_event(line, |event| {
             let p = partition_for_key(event.segment_id.as_bytes(), n) as usize;
             let task = &state.tasks[p];
@@ -237,18 +238,10 @@ impl Replayer<'_, '_> {
     /// Refuses a held line that no later record of its partition came near.
     fn refuse_held(&mut self, p: usize, h: Held, next_ts: i64) {
         self.state.next_offset[p] += 1;
+        // A held line lies beyond the bound of `reference`, so the check says why.
         let reference = self.state.tasks[p].stream_time().unwrap_or(next_ts);
-        let bound = FutureBound::new(self.bound.unwrap_or(0), Reference::StreamTime);
-        let why = bound.check(h.ts, Some(reference)).err().map_or_else(
-            || {
-                format!(
-                    "`ts` {} is more than window.max_future from every record of its partition",
-                    h.ts
-                )
-            },
-            |e| e.to_string(),
-        );
-        self.bad(h.line, why);
+        let why = self.future.check(h.ts, Some(reference)).err();
+        self.bad(h.line, why.map(|e| e.to_string()).unwrap_or_default());
     }
 
     /// End of input: a held line that was its partition's only record is used (nothing to
@@ -325,8 +318,6 @@ fn drain(state: &mut Partitioned, output: &mut impl Write) -> std::io::Result<u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::catalog::Catalog;
-    use crate::domain::congestion::Hysteresis;
     use crate::domain::processor::EmitMode;
     use crate::domain::window::WindowSpec;
 
@@ -336,16 +327,8 @@ mod tests {
 
     fn bounded(future: FutureBound) -> Arc<ProcessorSettings> {
         Arc::new(ProcessorSettings {
-            window: WindowSpec::tumbling(60_000, 0),
-            emit: EmitMode::Final,
-            idle_timeout_ms: None,
-            hysteresis: Hysteresis::default(),
-            default_free_flow_kph: 50.0,
-            catalog: Arc::new(Catalog::default()),
             future,
-            sampling: Default::default(),
-            detection: None,
-            limits: Default::default(),
+            ..ProcessorSettings::new(WindowSpec::tumbling(60_000, 0), EmitMode::Final)
         })
     }
 
@@ -363,7 +346,7 @@ mod tests {
     /// and the windows' starts.
     fn replay_hour_bound(ts: &[i64]) -> (ReplaySummary, Vec<i64>) {
         let mut out = Vec::new();
-        let bound = FutureBound::new(HOUR, Reference::StreamTime);
+        let bound = FutureBound::new(HOUR, crate::domain::future::Reference::StreamTime);
         let s = replay(bounded(bound), 1, probes(ts).as_bytes(), &mut out).unwrap();
         let starts = String::from_utf8(out)
             .unwrap()

@@ -63,6 +63,28 @@ pub struct ProcessorSettings {
     pub limits: Limits,
 }
 
+impl ProcessorSettings {
+    /// `window` and `emit`, with everything else at its plainest: no idle clock, the default
+    /// hysteresis, 50 km/h of free flow where nothing says otherwise (the config's default), an
+    /// empty catalogue, no bound on the future, pings sampled by time, detection off. Settings
+    /// built by hand (tests, benchmarks) start here and set what they need; the worker's come
+    /// from config (`pipeline::processor_settings`).
+    pub fn new(window: WindowSpec, emit: EmitMode) -> Self {
+        ProcessorSettings {
+            window,
+            emit,
+            idle_timeout_ms: None,
+            hysteresis: Hysteresis::default(),
+            default_free_flow_kph: 50.0,
+            catalog: Arc::default(),
+            future: FutureBound::OFF,
+            sampling: SamplingRules::default(),
+            detection: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// What became of one event, for the adapter's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

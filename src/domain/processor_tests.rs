@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use super::catalog::{Catalog, SegmentInfo};
-use super::congestion::Hysteresis;
 use super::event::{EventBody, RawEvent};
 use super::output::CongestionEvent;
 use super::processor::{Checkpoint, EmitMode, Outcome, ProcessorSettings, Task};
@@ -27,16 +26,9 @@ fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<Proces
         },
     );
     Arc::new(ProcessorSettings {
-        window,
-        emit,
         idle_timeout_ms: idle,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
         catalog: Arc::new(catalog),
-        future: super::future::FutureBound::OFF,
-        sampling: Default::default(),
-        detection: None,
-        limits: Default::default(),
+        ..ProcessorSettings::new(window, emit)
     })
 }
 
