@@ -104,8 +104,8 @@ fn main() {
     for p in 0..PARTITIONS {
         let mut task = Task::new(Arc::clone(&settings));
         let apply = |id: &str, value: Option<&[u8]>| match value.map(changelog::decode) {
-            Some(Ok((state, history))) => {
-                task.restore_segment(id, state, history);
+            Some(Ok(state)) => {
+                task.restore_segment(id, Some(state));
                 true
             }
             _ => false,

@@ -60,7 +60,10 @@ fn main() {
     let base = live();
     let mut alone = Task::new(Arc::clone(&settings));
     for i in 0..segments {
-        alone.restore_segment(&generator::segment_id(i), SegmentState::default(), None);
+        alone.restore_segment(
+            &generator::segment_id(i),
+            Some((SegmentState::default(), None)),
+        );
     }
     let segment_state = live() - base;
     let window_bytes = with_windows - segment_state;

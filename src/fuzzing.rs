@@ -83,16 +83,12 @@ fn drive(event: &RawEvent<'_>) {
     let mut t = task(FutureBound::new(3_600_000, Reference::StreamTime));
     let mut out = Vec::new();
     for (offset, ts) in [(0, event.ts), (1, event.ts.saturating_add(90_000))] {
-        if t.admit(ts, event.ts).is_ok() {
-            t.on_event(
-                offset,
-                &RawEvent {
-                    ts,
-                    ..event.clone()
-                },
-                ts,
-                &mut out,
-            );
+        let at = RawEvent {
+            ts,
+            ..event.clone()
+        };
+        if t.admit(&at, event.ts).is_ok() {
+            t.on_event(offset, &at, ts, &mut out);
         }
     }
     t.on_tick(event.ts, &mut out);
@@ -221,7 +217,7 @@ pub fn checkpoint(data: &[u8]) {
             .enumerate()
         {
             let at = from.position.unwrap_or(0).saturating_add(i as i64);
-            if ts >= 0 && t.admit(ts, wall).is_ok() {
+            if ts >= 0 && t.admit(&probe(ts), wall).is_ok() {
                 t.on_event(at, &probe(ts), wall, &mut out);
             }
         }
@@ -243,7 +239,7 @@ pub fn changelog(data: &[u8]) {
     assert_eq!(again.0, record.0, "changelog round trip");
     let (state, history) = record;
     let mut t = task(FutureBound::OFF);
-    t.restore_segment("s", state, history);
+    t.restore_segment("s", Some((state, history)));
     let mut out = Vec::new();
     for (i, (ts, speed)) in [(0, 10.0), (61_000, 120.0), (200_000, 0.0), (400_000, 55.0)]
         .into_iter()
@@ -254,7 +250,11 @@ pub fn changelog(data: &[u8]) {
     }
     t.close_all(&mut out);
     let mut buf = Vec::new();
-    t.drain_state_changes(|_, s, h| encode(s, h, &mut buf));
+    t.drain_state_changes(|_, change| {
+        if let Some((s, h)) = change {
+            encode(s, h, &mut buf)
+        }
+    });
 }
 
 /// The segment catalogue (a UTF-8 file): parsed, then used as the worker uses it.
@@ -497,9 +497,11 @@ mod tests {
             t.on_event(i, &e, e.ts, &mut out);
         }
         let mut seeds = Vec::new();
-        t.drain_state_changes(|_, s, h| {
-            crate::codec::state::encode(s, h, &mut buf);
-            seeds.push(buf.clone());
+        t.drain_state_changes(|_, change| {
+            if let Some((s, h)) = change {
+                crate::codec::state::encode(s, h, &mut buf);
+                seeds.push(buf.clone());
+            }
         });
         assert!(!seeds.is_empty());
         let dir = root.join("changelog");

@@ -15,7 +15,7 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use crate::codec::{self, json};
-use crate::domain::event::RawEvent;
+use crate::domain::event::{InvalidEvent, InvalidKind, RawEvent};
 use crate::domain::future::FutureBound;
 use crate::domain::incident::local::LocalDetection;
 use crate::domain::incident::IncidentEvent;
@@ -37,6 +37,8 @@ pub struct ReplaySummary {
     pub late: u64,
     pub bad: Vec<BadLine>,
     pub bad_count: u64,
+    /// Bad lines that were records of new segments refused at `limits.max_segments`.
+    pub over_capacity: u64,
     /// Incident events written (detection on).
     pub incidents: u64,
 }
@@ -93,7 +95,8 @@ struct Held {
 
 /// What the fast path did with a line.
 enum Step {
-    Fed(Outcome),
+    /// Fed, or refused at `limits.max_segments`.
+    Fed(Result<Outcome, InvalidEvent>),
     /// Held back, or a held line of its partition waits for a decision first.
     Decide(usize, i64),
 }
@@ -184,14 +187,15 @@ impl Replayer<'_, '_> {
             let holds = bound.is_some()
                 && (state.held[p].is_some()
                     || task.stream_time().is_none()
-                    || task.admit(event.ts, event.ts).is_err());
+                    || task.check_future(event.ts, event.ts).is_err());
             if holds {
                 return Step::Decide(p, event.ts);
             }
             Step::Fed(feed(state, detection.as_deref_mut(), p, event))
         });
         match step {
-            Ok(Step::Fed(outcome)) => self.fed(outcome),
+            Ok(Step::Fed(Ok(outcome))) => self.fed(outcome),
+            Ok(Step::Fed(Err(e))) => self.refused(no, e),
             Ok(Step::Decide(p, ts)) => match self.state.held[p].take() {
                 None => {
                     self.state.held[p] = Some(Held {
@@ -225,7 +229,8 @@ impl Replayer<'_, '_> {
             feed(state, detection.as_deref_mut(), p, event)
         });
         match fed {
-            Ok(outcome) => self.fed(outcome),
+            Ok(Ok(outcome)) => self.fed(outcome),
+            Ok(Err(e)) => self.refused(h.line, e),
             Err(e) => self.bad(h.line, e.to_string()),
         }
     }
@@ -258,6 +263,12 @@ impl Replayer<'_, '_> {
         self.summary.late += u64::from(outcome == Outcome::Late);
     }
 
+    /// A record of a new segment over `limits.max_segments`.
+    fn refused(&mut self, line: usize, e: InvalidEvent) {
+        self.summary.over_capacity += u64::from(e.kind == InvalidKind::OverCapacity);
+        self.bad(line, e.to_string());
+    }
+
     fn bad(&mut self, line: usize, error: String) {
         self.summary.bad_count += 1;
         if self.summary.bad.len() < BAD_LINES_LISTED {
@@ -267,16 +278,17 @@ impl Replayer<'_, '_> {
 }
 
 /// One event into partition `p`'s task at the partition's next offset, then the windows it
-/// closed on to detection.
+/// closed on to detection; refused when it is of a new segment over `limits.max_segments`.
 fn feed(
     state: &mut Partitioned,
     detection: Option<&mut Detection>,
     p: usize,
     event: &RawEvent<'_>,
-) -> Outcome {
+) -> Result<Outcome, InvalidEvent> {
     let offset = state.next_offset[p];
     state.next_offset[p] += 1;
     let task = &mut state.tasks[p];
+    task.check_room(event)?;
     let outcome = task.on_event(offset, event, event.ts, &mut state.out);
     if let Some(st) = task.stream_time() {
         task.on_tick(st, &mut state.out);
@@ -284,10 +296,14 @@ fn feed(
     if let Some(d) = detection {
         d.stages.after(p as u32, task, &mut d.events);
     }
-    outcome
+    Ok(outcome)
 }
 
 fn drain(state: &mut Partitioned, output: &mut impl Write) -> std::io::Result<u64> {
+    // There is no changelog here: state changes and evictions are dropped as they come.
+    for task in state.tasks.iter_mut() {
+        task.drain_state_changes(|_, _| {});
+    }
     let mut n = 0;
     for event in state.out.drain(..) {
         state.buf.clear();

@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 mod address;
 mod formats;
 mod ingest;
+mod limits;
 mod probes;
 mod sections;
 pub use formats::*;
 pub use ingest::*;
+pub use limits::*;
 pub use probes::*;
 pub use sections::*;
 
@@ -57,13 +59,15 @@ pub struct Config {
     pub formats: FormatsConfig,
     pub schema_registry: SchemaRegistryConfig,
     pub ingest: IngestConfig,
+    pub limits: LimitsConfig,
+    pub state: StateConfig,
     /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
     #[serde(skip)]
     pub ignored_env: Vec<String>,
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 12] = [
     "kafka",
     "window",
     "congestion",
@@ -74,6 +78,8 @@ const SECTIONS: [&str; 10] = [
     "formats",
     "schema_registry",
     "ingest",
+    "limits",
+    "state",
 ];
 /// Keys whose values are lists; an env or flag value for them may be comma-separated.
 const LIST_KEYS: [&str; 2] = ["kafka.input_topics", "ingest.tokens"];
@@ -146,6 +152,8 @@ impl Config {
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;
         self.ingest.validate(&self.kafka)?;
+        self.limits.validate()?;
+        self.state.validate()?;
         let spec = self.window.spec();
         if self.incidents.enabled && spec.advance_ms != spec.size_ms {
             return Err(ConfigError::invalid(

@@ -31,16 +31,19 @@ pub enum InvalidKind {
     InvalidTimestamp,
     /// Avro: the writer schema id is unknown, or its schema cannot be read as ours.
     Schema,
+    /// A new segment while the worker holds `limits.max_segments` (see `domain::limits`).
+    OverCapacity,
 }
 
 impl InvalidKind {
-    pub const ALL: [InvalidKind; 6] = [
+    pub const ALL: [InvalidKind; 7] = [
         InvalidKind::Malformed,
         InvalidKind::MissingField,
         InvalidKind::InvalidValue,
         InvalidKind::UnknownType,
         InvalidKind::InvalidTimestamp,
         InvalidKind::Schema,
+        InvalidKind::OverCapacity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl InvalidKind {
             InvalidKind::UnknownType => "unknown_type",
             InvalidKind::InvalidTimestamp => "invalid_timestamp",
             InvalidKind::Schema => "schema",
+            InvalidKind::OverCapacity => "over_capacity",
         }
     }
 }
@@ -93,6 +97,14 @@ pub struct RawEventFields<'a> {
     pub severity: Option<&'a str>,
 }
 
+/// A validated raw event. Borrowed from the input; the processor copies only what it keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent<'a> {
+    pub segment_id: &'a str,
+    pub ts: EpochMillis,
+    pub body: EventBody<'a>,
+}
+
 impl<'a> RawEvent<'a> {
     /// A probe ping without source or position (tests, benchmarks, fuzzing).
     pub fn probe(segment_id: &'a str, ts: EpochMillis, speed_kph: f64, vehicle: &'a str) -> Self {
@@ -107,14 +119,6 @@ impl<'a> RawEvent<'a> {
             },
         }
     }
-}
-
-/// A validated raw event. Borrowed from the input; the processor copies only what it keeps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawEvent<'a> {
-    pub segment_id: &'a str,
-    pub ts: EpochMillis,
-    pub body: EventBody<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

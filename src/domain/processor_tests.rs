@@ -357,12 +357,14 @@ mod properties {
             let cp = first.checkpoint();
             // The compacted changelog: the latest serialized state per segment.
             let mut changelog = std::collections::BTreeMap::new();
-            first.drain_state_changes(|id, state, _| {
-                changelog.insert(id.to_string(), serde_json::to_vec(state).unwrap());
+            first.drain_state_changes(|id, change| {
+                let bytes = change.map(|(state, _)| serde_json::to_vec(state).unwrap());
+                changelog.insert(id.to_string(), bytes);
             });
             let mut second = Task::restore(spec(), cp);
             for (id, bytes) in &changelog {
-                second.restore_segment(id, serde_json::from_slice(bytes).unwrap(), None);
+                let state = bytes.as_ref().map(|b| (serde_json::from_slice(b).unwrap(), None));
+                second.restore_segment(id, state);
             }
             let from = cp.offset.unwrap_or(0) as usize;
             for (i, e) in evs.iter().enumerate().skip(from) {

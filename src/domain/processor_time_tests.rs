@@ -77,7 +77,7 @@ fn drive(task: &mut Task, steps: &[Step]) -> (usize, Vec<CongestionEvent>) {
         match step {
             Step::Event(s, ts) => {
                 let e = probe(segs[*s as usize], *ts);
-                if task.admit(e.ts, *ts).is_ok()
+                if task.admit(&e, *ts).is_ok()
                     && task.on_event(offset as i64, &e, *ts, &mut out) == Outcome::Aggregated
                 {
                     aggregated += 1;

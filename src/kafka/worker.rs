@@ -62,6 +62,7 @@ pub fn run(
         );
         DetectionSide::new(routing, detect, &repartition, layout.inputs.clone())
     });
+    telemetry::segment_limit(&metrics, settings.limits.segments.max());
     let shared = Shared {
         segments: SegmentSide::new(settings, &k.input_topics),
         detection,
@@ -249,7 +250,7 @@ impl Loop {
         let payload = msg.payload().unwrap_or_default();
         let out = &mut self.out;
         let result = self.topics[i].2.decode(payload, |e| {
-            assigned.task.admit(e.ts, now)?;
+            assigned.task.admit(e, now)?;
             Ok((assigned.task.on_event(origin.offset, e, now, out), e.ts))
         });
         let stream_time = assigned.task.stream_time();
