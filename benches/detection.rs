@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use roadpulse::domain::catalog::Catalog;
-use roadpulse::domain::congestion::Hysteresis;
 use roadpulse::domain::event::{EventBody, RawEvent};
 use roadpulse::domain::incident::local::LocalDetection;
 use roadpulse::domain::incident::network::Network;
@@ -74,15 +73,9 @@ struct Outcome {
 /// `detect` through detection.
 fn run(net: &Net, windows: i64, pings: i64, detect: bool) -> Outcome {
     let settings = Arc::new(ProcessorSettings {
-        future: roadpulse::domain::future::FutureBound::OFF,
-        window: WindowSpec::tumbling(WINDOW_MS, 0),
-        emit: EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
         catalog: Arc::clone(&net.catalog),
-        sampling: Default::default(),
         detection: detect.then(ProbeSettings::default),
+        ..ProcessorSettings::new(WindowSpec::tumbling(WINDOW_MS, 0), EmitMode::Final)
     });
     let base = live();
     let mut tasks: Vec<Task> = (0..PARTITIONS)

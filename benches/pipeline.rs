@@ -10,7 +10,6 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use roadpulse::codec::avro::{self, RawDecoder, WriterSchemas};
 use roadpulse::codec::{self, InputCodec, OutputCodec};
-use roadpulse::domain::congestion::Hysteresis;
 use roadpulse::domain::processor::{EmitMode, ProcessorSettings, Task};
 use roadpulse::domain::window::WindowSpec;
 use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
@@ -20,15 +19,8 @@ const SEGMENTS: u32 = 10_000;
 
 fn settings() -> Arc<ProcessorSettings> {
     Arc::new(ProcessorSettings {
-        window: WindowSpec::tumbling(60_000, 30_000),
-        emit: EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(SEGMENTS)),
-        future: roadpulse::domain::future::FutureBound::OFF,
-        sampling: Default::default(),
-        detection: None,
+        ..ProcessorSettings::new(WindowSpec::tumbling(60_000, 30_000), EmitMode::Final)
     })
 }
 

@@ -94,25 +94,18 @@ fn main() {
         ..KafkaConfig::default()
     };
     let restorer = Restorer::new(&k, Default::default()).expect("restorer");
-    let settings = Arc::new(ProcessorSettings {
-        window: WindowSpec::tumbling(60_000, 30_000),
-        emit: EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
-        catalog: Arc::new(Default::default()),
-        future: roadpulse::domain::future::FutureBound::OFF,
-        sampling: Default::default(),
-        detection: None,
-    });
+    let settings = Arc::new(ProcessorSettings::new(
+        WindowSpec::tumbling(60_000, 30_000),
+        EmitMode::Final,
+    ));
     let started = Instant::now();
     let mut restored = 0;
     let mut tasks = Vec::new();
     for p in 0..PARTITIONS {
         let mut task = Task::new(Arc::clone(&settings));
         let apply = |id: &str, value: Option<&[u8]>| match value.map(changelog::decode) {
-            Some(Ok((state, history))) => {
-                task.restore_segment(id, state, history);
+            Some(Ok(state)) => {
+                task.restore_segment(id, Some(state));
                 true
             }
             _ => false,

@@ -10,7 +10,7 @@ mod support;
 use std::sync::Arc;
 
 use roadpulse::codec;
-use roadpulse::domain::congestion::{Hysteresis, SegmentState};
+use roadpulse::domain::congestion::SegmentState;
 use roadpulse::domain::processor::{EmitMode, ProcessorSettings, Task};
 use roadpulse::domain::window::WindowSpec;
 use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
@@ -35,15 +35,8 @@ fn main() {
         ..WorkloadConfig::default()
     });
     let settings = Arc::new(ProcessorSettings {
-        window: WindowSpec::tumbling(60_000, 30_000),
-        emit: EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
         catalog: Arc::new(generator::catalog(segments)),
-        future: roadpulse::domain::future::FutureBound::OFF,
-        sampling: Default::default(),
-        detection: None,
+        ..ProcessorSettings::new(WindowSpec::tumbling(60_000, 30_000), EmitMode::Final)
     });
     let step = 50_000.0 / events as f64;
     let base = live();
@@ -67,7 +60,10 @@ fn main() {
     let base = live();
     let mut alone = Task::new(Arc::clone(&settings));
     for i in 0..segments {
-        alone.restore_segment(&generator::segment_id(i), SegmentState::default(), None);
+        alone.restore_segment(
+            &generator::segment_id(i),
+            Some((SegmentState::default(), None)),
+        );
     }
     let segment_state = live() - base;
     let window_bytes = with_windows - segment_state;

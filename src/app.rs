@@ -307,8 +307,13 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     )
     .map_err(|e| AppError::Runtime(format!("replay failed: {e}")))?;
     eprintln!(
-        "replayed {} events into {} final windows ({} late); {} incident events; {} bad lines",
-        summary.events, summary.windows, summary.late, summary.incidents, summary.bad_count
+        "replayed {} events into {} final windows ({} late); {} incident events; {} bad lines ({} over limits.max_segments)",
+        summary.events,
+        summary.windows,
+        summary.late,
+        summary.incidents,
+        summary.bad_count,
+        summary.over_capacity
     );
     for bad in &summary.bad {
         eprintln!("  line {}: {}", bad.line, bad.error);

@@ -17,7 +17,6 @@ use crate::codec::avro::{self, RawDecoder, RawPlan, WriterSchemas};
 use crate::codec::json::JsonEvent;
 use crate::codec::registry;
 use crate::domain::catalog::Catalog;
-use crate::domain::congestion::Hysteresis;
 use crate::domain::event::{EventBody, RawEvent};
 use crate::domain::future::{FutureBound, Reference};
 use crate::domain::incident::probe::ProbeSettings;
@@ -42,16 +41,32 @@ pub const TARGETS: [(&str, fn(&[u8])); 11] = [
 /// Settings with a bound on the future, for decoded events and restored state to drive.
 fn settings(future: FutureBound) -> Arc<ProcessorSettings> {
     Arc::new(ProcessorSettings {
-        window: WindowSpec::new(60_000, 20_000, 30_000),
-        emit: EmitMode::Updates { interval_ms: 1_000 },
         idle_timeout_ms: Some(1_000),
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
-        catalog: Arc::new(Catalog::default()),
         future,
-        sampling: Default::default(),
         detection: Some(ProbeSettings::default()),
+        ..ProcessorSettings::new(
+            WindowSpec::new(60_000, 20_000, 30_000),
+            EmitMode::Updates { interval_ms: 1_000 },
+        )
     })
+}
+
+/// A value decoded from outside bytes, encoded again: those bytes must decode, and encode to
+/// themselves (compared as bytes: facts may hold NaN, unequal to itself). Returns the value
+/// decoded the second time.
+fn stable<T>(
+    value: &T,
+    encode: impl Fn(&T, &mut Vec<u8>),
+    decode: impl Fn(&[u8]) -> Option<T>,
+    what: &str,
+) -> T {
+    let mut once = Vec::new();
+    encode(value, &mut once);
+    let again = decode(&once).unwrap_or_else(|| panic!("a re-encoded {what} decodes"));
+    let mut twice = Vec::new();
+    encode(&again, &mut twice);
+    assert_eq!(twice, once, "{what} round trip");
+    again
 }
 
 fn task(future: FutureBound) -> Task {
@@ -72,16 +87,12 @@ fn drive(event: &RawEvent<'_>) {
     let mut t = task(FutureBound::new(3_600_000, Reference::StreamTime));
     let mut out = Vec::new();
     for (offset, ts) in [(0, event.ts), (1, event.ts.saturating_add(90_000))] {
-        if t.admit(ts, event.ts).is_ok() {
-            t.on_event(
-                offset,
-                &RawEvent {
-                    ts,
-                    ..event.clone()
-                },
-                ts,
-                &mut out,
-            );
+        let at = RawEvent {
+            ts,
+            ..event.clone()
+        };
+        if t.admit(&at, event.ts).is_ok() {
+            t.on_event(offset, &at, ts, &mut out);
         }
     }
     t.on_tick(event.ts, &mut out);
@@ -210,7 +221,7 @@ pub fn checkpoint(data: &[u8]) {
             .enumerate()
         {
             let at = from.position.unwrap_or(0).saturating_add(i as i64);
-            if ts >= 0 && t.admit(ts, wall).is_ok() {
+            if ts >= 0 && t.admit(&probe(ts), wall).is_ok() {
                 t.on_event(at, &probe(ts), wall, &mut out);
             }
         }
@@ -224,37 +235,30 @@ pub fn checkpoint(data: &[u8]) {
 /// it takes part in closing windows (hysteresis, learned free flow, detection history).
 pub fn changelog(data: &[u8]) {
     use crate::codec::state::{decode, encode};
-    let Ok((state, history)) = decode(data) else {
+    let Ok(record) = decode(data) else {
         return;
     };
-    let mut buf = Vec::new();
-    encode(&state, history.as_ref(), &mut buf);
-    let (again, again_history) = decode(&buf).expect("a re-encoded changelog record decodes");
-    assert_eq!(again, state, "changelog round trip");
-    let mut twice = Vec::new();
-    encode(&again, again_history.as_ref(), &mut twice);
-    assert_eq!(twice, buf, "changelog round trip");
+    let bytes = |(s, h): &(_, Option<_>), buf: &mut Vec<u8>| encode(s, h.as_ref(), buf);
+    let again = stable(&record, bytes, |b| decode(b).ok(), "changelog record");
+    assert_eq!(again.0, record.0, "changelog round trip");
+    let (state, history) = record;
     let mut t = task(FutureBound::OFF);
-    t.restore_segment("s", state, history);
+    t.restore_segment("s", Some((state, history)));
     let mut out = Vec::new();
     for (i, (ts, speed)) in [(0, 10.0), (61_000, 120.0), (200_000, 0.0), (400_000, 55.0)]
         .into_iter()
         .enumerate()
     {
-        let e = RawEvent {
-            segment_id: "s",
-            ts,
-            body: EventBody::Probe {
-                speed_kph: speed,
-                vehicle_id: Some("v"),
-                source: None,
-                offset_m: None,
-            },
-        };
+        let e = RawEvent::probe("s", ts, speed, "v");
         t.on_event(i as i64, &e, ts, &mut out);
     }
     t.close_all(&mut out);
-    t.drain_state_changes(|_, s, h| encode(s, h, &mut buf));
+    let mut buf = Vec::new();
+    t.drain_state_changes(|_, change| {
+        if let Some((s, h)) = change {
+            encode(s, h, &mut buf)
+        }
+    });
 }
 
 /// The segment catalogue (a UTF-8 file): parsed, then used as the worker uses it.
@@ -327,31 +331,11 @@ pub fn repartition(data: &[u8]) {
     let Ok(routed) = decode(data) else {
         return;
     };
-    let mut buf = Vec::new();
-    match &routed {
-        Routed::Batch(b) => encode_batch(
-            b.window_start,
-            b.window_end,
-            &b.windows,
-            &b.reports,
-            &mut buf,
-        ),
-        Routed::Mark(input, mark) => encode_mark(*input, *mark, &mut buf),
-    }
-    let again = decode(&buf).expect("a re-encoded repartition record decodes");
-    // NaN facts compare unequal to themselves: compare the encodings.
-    let mut twice = Vec::new();
-    match &again {
-        Routed::Batch(b) => encode_batch(
-            b.window_start,
-            b.window_end,
-            &b.windows,
-            &b.reports,
-            &mut twice,
-        ),
-        Routed::Mark(input, mark) => encode_mark(*input, *mark, &mut twice),
-    }
-    assert_eq!(twice, buf, "repartition round trip");
+    let encode = |r: &Routed, buf: &mut Vec<u8>| match r {
+        Routed::Batch(b) => encode_batch(b.window_start, b.window_end, &b.windows, &b.reports, buf),
+        Routed::Mark(input, mark) => encode_mark(*input, *mark, buf),
+    };
+    stable(&routed, encode, |b| decode(b).ok(), "repartition record");
 }
 
 /// A detecting segment's state from the detection changelog: what decodes re-encodes to bytes
@@ -361,12 +345,12 @@ pub fn detection_state(data: &[u8]) {
     let Some(state) = SegState::decode(data) else {
         return;
     };
-    let mut buf = Vec::new();
-    state.encode(&mut buf);
-    let again = SegState::decode(&buf).expect("a re-encoded detection state decodes");
-    let mut twice = Vec::new();
-    again.encode(&mut twice);
-    assert_eq!(twice, buf, "detection state round trip");
+    let again = stable(
+        &state,
+        SegState::encode,
+        SegState::decode,
+        "detection state",
+    );
     let _ = again.is_default();
 }
 
@@ -448,7 +432,7 @@ mod tests {
     #[ignore]
     fn write_binary_seeds() {
         use crate::codec::routed::{encode_batch, encode_mark};
-        use crate::domain::event::{EventBody, RawEvent};
+        use crate::domain::event::RawEvent;
         use crate::domain::incident::facts::Facts;
         use crate::domain::incident::probe::ProbeRun;
         use crate::domain::incident::state::SegState;
@@ -532,22 +516,20 @@ mod tests {
         let mut t = super::task(super::FutureBound::OFF);
         let mut out = Vec::new();
         for i in 0..120 {
-            let e = RawEvent {
-                segment_id: "A13-0042",
-                ts: t0 + i * 15_000,
-                body: EventBody::Probe {
-                    speed_kph: 40.0 + (i % 7) as f64 * 9.0,
-                    vehicle_id: Some("v"),
-                    source: None,
-                    offset_m: None,
-                },
-            };
+            let e = RawEvent::probe(
+                "A13-0042",
+                t0 + i * 15_000,
+                40.0 + (i % 7) as f64 * 9.0,
+                "v",
+            );
             t.on_event(i, &e, e.ts, &mut out);
         }
         let mut seeds = Vec::new();
-        t.drain_state_changes(|_, s, h| {
-            crate::codec::state::encode(s, h, &mut buf);
-            seeds.push(buf.clone());
+        t.drain_state_changes(|_, change| {
+            if let Some((s, h)) = change {
+                crate::codec::state::encode(s, h, &mut buf);
+                seeds.push(buf.clone());
+            }
         });
         assert!(!seeds.is_empty());
         let dir = root.join("changelog");

@@ -38,6 +38,7 @@ pub fn processor_settings(config: &Config) -> Result<Arc<ProcessorSettings>, Con
         future: config.window.future_bound(),
         sampling: config.probes.rules(),
         detection: config.incidents.enabled.then(ProbeSettings::default),
+        limits: crate::config::memory_limits(&config.limits, &config.state),
     }))
 }
 

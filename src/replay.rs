@@ -15,8 +15,8 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 
 use crate::codec::{self, json};
-use crate::domain::event::RawEvent;
-use crate::domain::future::{FutureBound, Reference};
+use crate::domain::event::{InvalidEvent, InvalidKind, RawEvent};
+use crate::domain::future::FutureBound;
 use crate::domain::incident::local::LocalDetection;
 use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
@@ -37,6 +37,8 @@ pub struct ReplaySummary {
     pub late: u64,
     pub bad: Vec<BadLine>,
     pub bad_count: u64,
+    /// Bad lines that were records of new segments refused at `limits.max_segments`.
+    pub over_capacity: u64,
     /// Incident events written (detection on).
     pub incidents: u64,
 }
@@ -93,7 +95,8 @@ struct Held {
 
 /// What the fast path did with a line.
 enum Step {
-    Fed(Outcome),
+    /// Fed, or refused at `limits.max_segments`.
+    Fed(Result<Outcome, InvalidEvent>),
     /// Held back, or a held line of its partition waits for a decision first.
     Decide(usize, i64),
 }
@@ -127,7 +130,7 @@ pub fn replay_detecting(
         },
         summary: ReplaySummary::default(),
         detection: detection.as_mut(),
-        bound: settings.future.max_ahead_ms,
+        future: settings.future,
         n,
     };
     for (i, line) in input.split(b'\n').enumerate() {
@@ -168,29 +171,31 @@ struct Replayer<'d, 'a> {
     state: Partitioned,
     summary: ReplaySummary,
     detection: Option<&'d mut Detection<'a>>,
-    bound: Option<i64>,
+    /// `window.max_future`: off, nothing is ever held.
+    future: FutureBound,
     n: u32,
 }
 
 impl Replayer<'_, '_> {
     /// One line (`no`: its 1-based number): fed to its partition's task, held back, or bad.
     fn line(&mut self, no: usize, line: &[u8]) {
-        let (state, detection, bound, n) =
-            (&mut self.state, &mut self.detection, self.bound, self.n);
+        let bound = self.future.max_ahead_ms;
+        let (state, detection, n) = (&mut self.state, &mut self.detection, self.n);
         let step = codec::with_raw_event(line, |event| {
             let p = partition_for_key(event.segment_id.as_bytes(), n) as usize;
             let task = &state.tasks[p];
             let holds = bound.is_some()
                 && (state.held[p].is_some()
                     || task.stream_time().is_none()
-                    || task.admit(event.ts, event.ts).is_err());
+                    || task.check_future(event.ts, event.ts).is_err());
             if holds {
                 return Step::Decide(p, event.ts);
             }
             Step::Fed(feed(state, detection.as_deref_mut(), p, event))
         });
         match step {
-            Ok(Step::Fed(outcome)) => self.fed(outcome),
+            Ok(Step::Fed(Ok(outcome))) => self.fed(outcome),
+            Ok(Step::Fed(Err(e))) => self.refused(no, e),
             Ok(Step::Decide(p, ts)) => match self.state.held[p].take() {
                 None => {
                     self.state.held[p] = Some(Held {
@@ -224,7 +229,8 @@ impl Replayer<'_, '_> {
             feed(state, detection.as_deref_mut(), p, event)
         });
         match fed {
-            Ok(outcome) => self.fed(outcome),
+            Ok(Ok(outcome)) => self.fed(outcome),
+            Ok(Err(e)) => self.refused(h.line, e),
             Err(e) => self.bad(h.line, e.to_string()),
         }
     }
@@ -232,18 +238,10 @@ impl Replayer<'_, '_> {
     /// Refuses a held line that no later record of its partition came near.
     fn refuse_held(&mut self, p: usize, h: Held, next_ts: i64) {
         self.state.next_offset[p] += 1;
+        // A held line lies beyond the bound of `reference`, so the check says why.
         let reference = self.state.tasks[p].stream_time().unwrap_or(next_ts);
-        let bound = FutureBound::new(self.bound.unwrap_or(0), Reference::StreamTime);
-        let why = bound.check(h.ts, Some(reference)).err().map_or_else(
-            || {
-                format!(
-                    "`ts` {} is more than window.max_future from every record of its partition",
-                    h.ts
-                )
-            },
-            |e| e.to_string(),
-        );
-        self.bad(h.line, why);
+        let why = self.future.check(h.ts, Some(reference)).err();
+        self.bad(h.line, why.map(|e| e.to_string()).unwrap_or_default());
     }
 
     /// End of input: a held line that was its partition's only record is used (nothing to
@@ -265,6 +263,12 @@ impl Replayer<'_, '_> {
         self.summary.late += u64::from(outcome == Outcome::Late);
     }
 
+    /// A record of a new segment over `limits.max_segments`.
+    fn refused(&mut self, line: usize, e: InvalidEvent) {
+        self.summary.over_capacity += u64::from(e.kind == InvalidKind::OverCapacity);
+        self.bad(line, e.to_string());
+    }
+
     fn bad(&mut self, line: usize, error: String) {
         self.summary.bad_count += 1;
         if self.summary.bad.len() < BAD_LINES_LISTED {
@@ -274,16 +278,17 @@ impl Replayer<'_, '_> {
 }
 
 /// One event into partition `p`'s task at the partition's next offset, then the windows it
-/// closed on to detection.
+/// closed on to detection; refused when it is of a new segment over `limits.max_segments`.
 fn feed(
     state: &mut Partitioned,
     detection: Option<&mut Detection>,
     p: usize,
     event: &RawEvent<'_>,
-) -> Outcome {
+) -> Result<Outcome, InvalidEvent> {
     let offset = state.next_offset[p];
     state.next_offset[p] += 1;
     let task = &mut state.tasks[p];
+    task.check_room(event)?;
     let outcome = task.on_event(offset, event, event.ts, &mut state.out);
     if let Some(st) = task.stream_time() {
         task.on_tick(st, &mut state.out);
@@ -291,10 +296,14 @@ fn feed(
     if let Some(d) = detection {
         d.stages.after(p as u32, task, &mut d.events);
     }
-    outcome
+    Ok(outcome)
 }
 
 fn drain(state: &mut Partitioned, output: &mut impl Write) -> std::io::Result<u64> {
+    // There is no changelog here: state changes and evictions are dropped as they come.
+    for task in state.tasks.iter_mut() {
+        task.drain_state_changes(|_, _| {});
+    }
     let mut n = 0;
     for event in state.out.drain(..) {
         state.buf.clear();
@@ -309,8 +318,6 @@ fn drain(state: &mut Partitioned, output: &mut impl Write) -> std::io::Result<u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::catalog::Catalog;
-    use crate::domain::congestion::Hysteresis;
     use crate::domain::processor::EmitMode;
     use crate::domain::window::WindowSpec;
 
@@ -320,15 +327,8 @@ mod tests {
 
     fn bounded(future: FutureBound) -> Arc<ProcessorSettings> {
         Arc::new(ProcessorSettings {
-            window: WindowSpec::tumbling(60_000, 0),
-            emit: EmitMode::Final,
-            idle_timeout_ms: None,
-            hysteresis: Hysteresis::default(),
-            default_free_flow_kph: 50.0,
-            catalog: Arc::new(Catalog::default()),
             future,
-            sampling: Default::default(),
-            detection: None,
+            ..ProcessorSettings::new(WindowSpec::tumbling(60_000, 0), EmitMode::Final)
         })
     }
 
@@ -346,7 +346,7 @@ mod tests {
     /// and the windows' starts.
     fn replay_hour_bound(ts: &[i64]) -> (ReplaySummary, Vec<i64>) {
         let mut out = Vec::new();
-        let bound = FutureBound::new(HOUR, Reference::StreamTime);
+        let bound = FutureBound::new(HOUR, crate::domain::future::Reference::StreamTime);
         let s = replay(bounded(bound), 1, probes(ts).as_bytes(), &mut out).unwrap();
         let starts = String::from_utf8(out)
             .unwrap()

@@ -250,11 +250,7 @@ fn kafka_drops_a_committed_stream_time_from_the_far_future() {
     .take(4_000);
     let expected = replay(&setup.dir, &records, 1, &setup.domain_sets);
     // What a worker without the check (or a foreign client) could have committed.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &setup.bootstrap)
-        .set("group.id", &setup.group)
-        .create()
-        .unwrap();
+    let consumer = group_client(&setup);
     let mut tpl = TopicPartitionList::new();
     let mut e = tpl.add_partition(&setup.input, 0);
     e.set_offset(Offset::Offset(0)).unwrap();
@@ -278,13 +274,18 @@ fn kafka_drops_a_committed_stream_time_from_the_far_future() {
     w.stop();
 }
 
-/// The commit metadata of each partition of the input, for the group.
-fn committed_metadata(setup: &Setup, partitions: i32) -> Vec<(i32, String)> {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// A client of the worker's group (it never joins; it reads and writes commits).
+fn group_client(setup: &Setup) -> BaseConsumer {
+    ClientConfig::new()
         .set("bootstrap.servers", &setup.bootstrap)
         .set("group.id", &setup.group)
         .create()
-        .unwrap();
+        .unwrap()
+}
+
+/// The commit metadata of each partition of the input, for the group.
+fn committed_metadata(setup: &Setup, partitions: i32) -> Vec<(i32, String)> {
+    let consumer = group_client(setup);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition(&setup.input, p);

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use roadpulse::domain::catalog::Catalog;
-use roadpulse::domain::congestion::Hysteresis;
 use roadpulse::domain::incident::local::LocalDetection;
 use roadpulse::domain::incident::network::Network;
 use roadpulse::domain::incident::probe::ProbeSettings;
@@ -53,11 +52,6 @@ fn run_on(name: &str, partitions: u32) -> Run {
     simulate(&scenario, &mut sink, &mut truth).unwrap();
     let catalog = Arc::new(Catalog::parse_csv(&catalog_csv(&scenario)).unwrap());
     let settings = Arc::new(ProcessorSettings {
-        window: WindowSpec::tumbling(30_000, 30_000),
-        emit: EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
         catalog: Arc::clone(&catalog),
         // As `roadpulse replay` runs by default: window.max_future 1 h against stream time
         // (the library's nights have hours without data on some partitions).
@@ -65,8 +59,8 @@ fn run_on(name: &str, partitions: u32) -> Run {
             3_600_000,
             roadpulse::domain::future::Reference::StreamTime,
         ),
-        sampling: Default::default(),
         detection: Some(ProbeSettings::default()),
+        ..ProcessorSettings::new(WindowSpec::tumbling(30_000, 30_000), EmitMode::Final)
     });
     let routing = Routing::new(Arc::new(Network::from_catalog(&catalog)), 2, partitions);
     let detect = DetectSettings {

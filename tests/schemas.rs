@@ -64,15 +64,11 @@ fn congestion_schema_names_exactly_the_json_fields() {
         },
     );
     let settings = std::sync::Arc::new(roadpulse::domain::processor::ProcessorSettings {
-        window: roadpulse::domain::window::WindowSpec::tumbling(60_000, 0),
-        emit: roadpulse::domain::processor::EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Default::default(),
-        default_free_flow_kph: 50.0,
         catalog: std::sync::Arc::new(catalog),
-        future: roadpulse::domain::future::FutureBound::OFF,
-        sampling: Default::default(),
-        detection: None,
+        ..roadpulse::domain::processor::ProcessorSettings::new(
+            roadpulse::domain::window::WindowSpec::tumbling(60_000, 0),
+            roadpulse::domain::processor::EmitMode::Final,
+        )
     });
     let input = r#"{"type":"probe","segment_id":"A","ts":1000,"speed_kph":50,"vehicle_id":"v"}"#;
     let mut out = Vec::new();

@@ -184,6 +184,10 @@ idle_timeout = "0"
 [incidents]
 # The compared job is the windowed aggregation alone (Kafka Streams and Quix do no detection).
 enabled = false
+
+[limits]
+# The other contenders hold every segment: no segment budget either.
+max_segments = 0
 """
     path.write_text(names + body + f"""
 [http]

@@ -16,12 +16,14 @@ mod address;
 mod formats;
 mod ingest;
 mod json_mapping;
+mod limits;
 mod probes;
 mod sections;
 mod sources;
 pub use formats::*;
 pub use ingest::*;
 pub use json_mapping::*;
+pub use limits::*;
 pub use probes::*;
 pub use sections::*;
 pub use sources::*;
@@ -65,13 +67,15 @@ pub struct Config {
     pub poll: PollConfig,
     /// `roadpulse poll`: one entry per feed (the worker ignores them).
     pub sources: Vec<SourceConfig>,
+    pub limits: LimitsConfig,
+    pub state: StateConfig,
     /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
     #[serde(skip)]
     pub ignored_env: Vec<String>,
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 13] = [
     "kafka",
     "window",
     "congestion",
@@ -83,6 +87,8 @@ const SECTIONS: [&str; 11] = [
     "schema_registry",
     "ingest",
     "poll",
+    "limits",
+    "state",
 ];
 /// Keys whose values are lists; an env or flag value for them may be comma-separated.
 const LIST_KEYS: [&str; 2] = ["kafka.input_topics", "ingest.tokens"];
@@ -155,6 +161,8 @@ impl Config {
         self.formats.validate(&self.kafka)?;
         self.schema_registry.validate(&self.formats, &self.kafka)?;
         self.ingest.validate(&self.kafka)?;
+        self.limits.validate()?;
+        self.state.validate()?;
         let spec = self.window.spec();
         if self.incidents.enabled && spec.advance_ms != spec.size_ms {
             return Err(ConfigError::invalid(

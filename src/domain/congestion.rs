@@ -115,6 +115,10 @@ pub struct SegmentState {
     /// Window speeds seen so far; its 85th percentile is the learned free-flow speed (the
     /// daily rush hour sits in the lower tail, free-flowing hours in the upper).
     speeds: SpeedSketch,
+    /// End of the last final window of the segment: what `state.retention` is counted from
+    /// (absent in records written before retention existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_seen: Option<i64>,
 }
 
 impl SegmentState {
@@ -147,6 +151,17 @@ impl SegmentState {
             }
             None => (default, FreeFlowSource::Default, 0.5),
         }
+    }
+
+    /// End of the last final window of the segment, if known.
+    pub fn last_seen(&self) -> Option<i64> {
+        self.last_seen
+    }
+
+    /// A final window ending at `end` was emitted (or, for state restored from an older
+    /// record, the time retention counts from).
+    pub fn seen(&mut self, end: i64) {
+        self.last_seen = Some(self.last_seen.map_or(end, |t| t.max(end)));
     }
 
     /// Records a final window's speed for free-flow learning.

@@ -31,16 +31,19 @@ pub enum InvalidKind {
     InvalidTimestamp,
     /// Avro: the writer schema id is unknown, or its schema cannot be read as ours.
     Schema,
+    /// A new segment while the worker holds `limits.max_segments` (see `domain::limits`).
+    OverCapacity,
 }
 
 impl InvalidKind {
-    pub const ALL: [InvalidKind; 6] = [
+    pub const ALL: [InvalidKind; 7] = [
         InvalidKind::Malformed,
         InvalidKind::MissingField,
         InvalidKind::InvalidValue,
         InvalidKind::UnknownType,
         InvalidKind::InvalidTimestamp,
         InvalidKind::Schema,
+        InvalidKind::OverCapacity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl InvalidKind {
             InvalidKind::UnknownType => "unknown_type",
             InvalidKind::InvalidTimestamp => "invalid_timestamp",
             InvalidKind::Schema => "schema",
+            InvalidKind::OverCapacity => "over_capacity",
         }
     }
 }
@@ -105,6 +109,22 @@ pub struct RawEvent<'a> {
     pub segment_id: &'a str,
     pub ts: EpochMillis,
     pub body: EventBody<'a>,
+}
+
+impl<'a> RawEvent<'a> {
+    /// A probe ping without source or position (tests, benchmarks, fuzzing).
+    pub fn probe(segment_id: &'a str, ts: EpochMillis, speed_kph: f64, vehicle: &'a str) -> Self {
+        RawEvent {
+            segment_id,
+            ts,
+            body: EventBody::Probe {
+                speed_kph,
+                vehicle_id: Some(vehicle),
+                source: None,
+                offset_m: None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,15 +10,19 @@ pub mod flow;
 pub mod future;
 pub mod incident;
 pub mod intern;
+pub mod limits;
 pub mod output;
 pub mod partition;
 pub mod processor;
 pub mod sampling;
+pub mod segments;
 pub mod sketch;
 pub mod tracks;
 pub mod urban;
 pub mod window;
 
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod processor_tests;
 #[cfg(test)]

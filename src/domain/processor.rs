@@ -20,9 +20,10 @@ use super::incident::facts::Facts;
 use super::incident::history::History;
 use super::incident::probe::ProbeSettings;
 use super::incident::Report;
-use super::intern::SegmentIds;
+use super::limits::Limits;
 use super::output::{CongestionEvent, Verdict};
 use super::sampling::{Sampling, SamplingRules};
+use super::segments::{Change, Segment, SegmentTable};
 use super::tracks::Tracks;
 use super::urban::Road;
 use super::window::{StreamTime, WindowSpec};
@@ -57,6 +58,31 @@ pub struct ProcessorSettings {
     /// Incident detection on: keep each segment's detection history and hand closed windows
     /// (their facts and the reports made in them) on through [`Task::take_closed`].
     pub detection: Option<ProbeSettings>,
+    /// The worker's segment budget and state retention (`[limits]`, `state.retention`),
+    /// shared by every task made from these settings.
+    pub limits: Limits,
+}
+
+impl ProcessorSettings {
+    /// `window` and `emit`, with everything else at its plainest: no idle clock, the default
+    /// hysteresis, 50 km/h of free flow where nothing says otherwise (the config's default), an
+    /// empty catalogue, no bound on the future, pings sampled by time, detection off. Settings
+    /// built by hand (tests, benchmarks) start here and set what they need; the worker's come
+    /// from config (`pipeline::processor_settings`).
+    pub fn new(window: WindowSpec, emit: EmitMode) -> Self {
+        ProcessorSettings {
+            window,
+            emit,
+            idle_timeout_ms: None,
+            hysteresis: Hysteresis::default(),
+            default_free_flow_kph: 50.0,
+            catalog: Arc::default(),
+            future: FutureBound::OFF,
+            sampling: SamplingRules::default(),
+            detection: None,
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// What became of one event, for the adapter's metrics.
@@ -107,24 +133,11 @@ pub struct Closed {
     pub reports: Vec<Report>,
 }
 
-struct Segment {
-    state: SegmentState,
-    /// What the catalogue says of the road, looked up once.
-    road: Road,
-    /// Changed by a final window since the last [`Task::drain_state_changes`].
-    dirty: bool,
-    /// Detection history (detection on only; boxed so that it costs a pointer otherwise).
-    history: Option<Box<History>>,
-}
-
 pub struct Task {
     settings: Arc<ProcessorSettings>,
     stream_time: StreamTime,
-    /// Segment ids ⇄ indices into `segments`.
-    ids: SegmentIds,
-    segments: Vec<Segment>,
-    /// Segments whose long-lived state changed since it was last drained, in change order.
-    dirty_segments: Vec<u32>,
+    /// The segments held: ids ⇄ indices, long-lived state, changes for the changelog.
+    segments: SegmentTable,
     windows: BTreeMap<EpochMillis, Bucket>,
     /// The emptied map of the last window closed, reused by the next window opened: it is
     /// already as large as a window gets, so filling it neither allocates nor moves slots.
@@ -149,9 +162,7 @@ impl Task {
     pub fn restore(settings: Arc<ProcessorSettings>, from: Checkpoint) -> Self {
         Task {
             stream_time: StreamTime::new(from.stream_time),
-            ids: SegmentIds::default(),
-            segments: Vec::new(),
-            dirty_segments: Vec::new(),
+            segments: SegmentTable::new(settings.limits.clone()),
             windows: BTreeMap::new(),
             spare: None,
             position: from.offset,
@@ -186,13 +197,30 @@ impl Task {
 
     /// Whether an event may enter at all: refused (kind `invalid_timestamp`) when it lies more
     /// than `window.max_future` ahead of the wall clock `wall_ms`, or in replay of this task's
-    /// stream time. A refused event must not reach [`Task::on_event`].
-    pub fn admit(&self, ts: EpochMillis, wall_ms: i64) -> Result<(), InvalidEvent> {
+    /// stream time; refused (kind `over_capacity`) when it is of a segment this task does not
+    /// hold while the worker's segment budget is spent. A refused event must not reach
+    /// [`Task::on_event`].
+    pub fn admit(&self, event: &RawEvent<'_>, wall_ms: i64) -> Result<(), InvalidEvent> {
+        self.check_future(event.ts, wall_ms)?;
+        self.check_room(event)
+    }
+
+    /// The `window.max_future` half of [`Task::admit`].
+    pub fn check_future(&self, ts: EpochMillis, wall_ms: i64) -> Result<(), InvalidEvent> {
         let reference = match self.settings.future.reference {
             Reference::WallClock => Some(wall_ms),
             Reference::StreamTime => self.stream_time.get(),
         };
         self.settings.future.check(ts, reference)
+    }
+
+    /// The `limits.max_segments` half of [`Task::admit`].
+    pub fn check_room(&self, event: &RawEvent<'_>) -> Result<(), InvalidEvent> {
+        let holds_state = !matches!(event.body, EventBody::Report { .. });
+        if holds_state && !self.segments.contains(event.segment_id) {
+            self.settings.limits.segments.check_room(event.segment_id)?;
+        }
+        Ok(())
     }
 
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
@@ -229,10 +257,18 @@ impl Task {
         let spec = self.settings.window;
         let updates = matches!(self.settings.emit, EmitMode::Updates { .. });
         let now = self.stream_time.get().unwrap_or(ts);
-        let seg = self.segment_index(segment_id);
-        let mut accepted = false;
+        let Some(latest) = spec
+            .starts_for(ts)
+            .filter(|s| !spec.is_closed(*s, now))
+            .last()
+        else {
+            return Outcome::Late;
+        };
+        let seg = self.segment_index(segment_id, now);
+        if let Some(segment) = self.segments.get_mut(seg) {
+            segment.latest_start = Some(segment.latest_start.map_or(latest, |s| s.max(latest)));
+        }
         for start in spec.starts_for(ts).filter(|s| !spec.is_closed(*s, now)) {
-            accepted = true;
             let spare = &mut self.spare;
             let bucket = self.windows.entry(start).or_insert_with(|| Bucket {
                 aggs: spare.take().unwrap_or_default(),
@@ -265,11 +301,7 @@ impl Task {
                 EventBody::Report { .. } => {}
             }
         }
-        if accepted {
-            Outcome::Aggregated
-        } else {
-            Outcome::Late
-        }
+        Outcome::Aggregated
     }
 
     /// With detection on, a report waits in the window it was made in and goes on with that
@@ -296,17 +328,11 @@ impl Task {
         Outcome::Report
     }
 
-    fn segment_index(&mut self, id: &str) -> u32 {
-        let (i, added) = self.ids.intern(id);
-        if added {
-            self.segments.push(Segment {
-                state: SegmentState::default(),
-                road: Road::from_catalog(self.settings.catalog.get(id)),
-                dirty: false,
-                history: self.settings.detection.map(|_| Box::default()),
-            });
-        }
-        i
+    /// The segment's index at stream time `now` (a segment due for eviction starts afresh).
+    fn segment_index(&mut self, id: &str, now: EpochMillis) -> u32 {
+        let settings = &self.settings;
+        let make = || new_segment(settings, id);
+        self.segments.lookup(id, now, &settings.window, make)
     }
 
     /// Emits and forgets every window closed at the current stream time, oldest first, segments
@@ -315,6 +341,7 @@ impl Task {
         let Some(now) = self.stream_time.get() else {
             return;
         };
+        self.segments.sweep(now, &self.settings.window);
         let through = self.settings.window.closed_through(now);
         while let Some(entry) = self.windows.first_entry() {
             if *entry.key() > through {
@@ -351,7 +378,7 @@ impl Task {
 
     /// The id of segment index `seg` (as [`Closed::windows`] names segments).
     pub fn segment_id(&self, seg: u32) -> &str {
-        self.ids.get(seg)
+        self.segments.id(seg)
     }
 
     /// Every window starting at or before this is closed (None before the first record): the
@@ -373,32 +400,30 @@ impl Task {
         let spec = settings.window;
         let detection = settings.detection.filter(|_| is_final);
         let mut facts = Vec::new();
-        let ranks = self.ids.ranks();
+        let ranks = self.segments.ranks();
         let mut sorted: Vec<_> = aggs
             .map(|(seg, agg, tracks)| (ranks[seg as usize], seg, agg, tracks))
             .collect();
         sorted.sort_unstable_by_key(|a| a.0);
         for (_, seg, agg, tracks) in sorted {
-            let segment = &mut self.segments[seg as usize];
+            if is_final {
+                self.segments.mark_dirty(seg);
+            }
+            let Some((id, segment)) = self.segments.entry(seg) else {
+                continue;
+            };
+            if is_final {
+                segment.state.seen(spec.end(start));
+            }
             let verdict = Verdict {
                 road: segment.road,
                 default_free_flow: settings.default_free_flow_kph,
                 hysteresis: settings.hysteresis,
                 state: &mut segment.state,
             };
-            if is_final && !segment.dirty {
-                segment.dirty = true;
-                self.dirty_segments.push(seg);
-            }
             let measures = agg.measures(spec.size_ms, tracks);
-            let event = CongestionEvent::build(
-                self.ids.get(seg),
-                start,
-                spec.end(start),
-                measures,
-                is_final,
-                verdict,
-            );
+            let event =
+                CongestionEvent::build(id, start, spec.end(start), measures, is_final, verdict);
             if let (Some(p), Some(h)) = (&detection, segment.history.as_mut()) {
                 facts.push((seg, h.observe(&event, p)));
             }
@@ -477,29 +502,30 @@ impl Task {
         }
     }
 
-    /// Hands over the long-lived state of every segment a final window changed since the last
-    /// call (each once), for the state changelog: its congestion state and, with detection on,
-    /// its detection history.
-    pub fn drain_state_changes(
-        &mut self,
-        mut f: impl FnMut(&str, &SegmentState, Option<&History>),
-    ) {
-        for seg in self.dirty_segments.drain(..) {
-            let segment = &mut self.segments[seg as usize];
-            segment.dirty = false;
-            f(
-                self.ids.get(seg),
-                &segment.state,
-                segment.history.as_deref(),
-            );
-        }
+    /// Hands over, for the state changelog, each segment evicted since the last call (`None`:
+    /// a tombstone), then the long-lived state of every segment a final window changed (its
+    /// congestion state and, with detection on, its detection history); each once, in that
+    /// order.
+    pub fn drain_state_changes(&mut self, f: impl FnMut(&str, Change<'_>)) {
+        self.segments.drain_changes(f);
     }
 
-    /// Puts back a segment's long-lived state, as the changelog last recorded it. Called on a
-    /// restored task before its first event.
-    pub fn restore_segment(&mut self, id: &str, state: SegmentState, history: Option<History>) {
-        let seg = self.segment_index(id);
-        let segment = &mut self.segments[seg as usize];
+    /// Puts back a segment's long-lived state, as the changelog last recorded it (`None`: a
+    /// tombstone, the segment was evicted). Called on a restored task before its first event.
+    /// Restored state is taken back even over the segment budget.
+    pub fn restore_segment(&mut self, id: &str, state: Option<(SegmentState, Option<History>)>) {
+        let Some((mut state, history)) = state else {
+            return self.segments.forget(id);
+        };
+        // A record from before retention existed: retention counts from the restored time.
+        if let (None, Some(t)) = (state.last_seen(), self.stream_time.get()) {
+            state.seen(t);
+        }
+        let settings = &self.settings;
+        let seg = self.segments.restore(id, || new_segment(settings, id));
+        let Some(segment) = self.segments.get_mut(seg) else {
+            return;
+        };
         segment.state = state;
         if let (Some(h), Some(slot)) = (history, segment.history.as_mut()) {
             **slot = h;
@@ -522,4 +548,9 @@ impl Task {
             position: self.position.max(self.replay_until),
         }
     }
+}
+
+fn new_segment(settings: &ProcessorSettings, id: &str) -> Segment {
+    let road = Road::from_catalog(settings.catalog.get(id));
+    Segment::new(road, settings.detection.map(|_| Box::default()))
 }

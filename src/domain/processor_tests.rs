@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use super::catalog::{Catalog, SegmentInfo};
-use super::congestion::Hysteresis;
 use super::event::{EventBody, RawEvent};
 use super::output::CongestionEvent;
 use super::processor::{Checkpoint, EmitMode, Outcome, ProcessorSettings, Task};
@@ -27,15 +26,9 @@ fn settings(window: WindowSpec, emit: EmitMode, idle: Option<i64>) -> Arc<Proces
         },
     );
     Arc::new(ProcessorSettings {
-        window,
-        emit,
         idle_timeout_ms: idle,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
         catalog: Arc::new(catalog),
-        future: super::future::FutureBound::OFF,
-        sampling: Default::default(),
-        detection: None,
+        ..ProcessorSettings::new(window, emit)
     })
 }
 
@@ -48,16 +41,7 @@ fn tumbling(size_s: i64, grace_s: i64) -> Arc<ProcessorSettings> {
 }
 
 fn probe(segment: &'static str, ts: i64, speed: f64) -> RawEvent<'static> {
-    RawEvent {
-        segment_id: segment,
-        ts,
-        body: EventBody::Probe {
-            speed_kph: speed,
-            vehicle_id: Some("v"),
-            source: None,
-            offset_m: None,
-        },
-    }
+    RawEvent::probe(segment, ts, speed, "v")
 }
 
 /// Feeds events at consecutive offsets; returns outcomes and emitted windows.
@@ -373,12 +357,14 @@ mod properties {
             let cp = first.checkpoint();
             // The compacted changelog: the latest serialized state per segment.
             let mut changelog = std::collections::BTreeMap::new();
-            first.drain_state_changes(|id, state, _| {
-                changelog.insert(id.to_string(), serde_json::to_vec(state).unwrap());
+            first.drain_state_changes(|id, change| {
+                let bytes = change.map(|(state, _)| serde_json::to_vec(state).unwrap());
+                changelog.insert(id.to_string(), bytes);
             });
             let mut second = Task::restore(spec(), cp);
             for (id, bytes) in &changelog {
-                second.restore_segment(id, serde_json::from_slice(bytes).unwrap(), None);
+                let state = bytes.as_ref().map(|b| (serde_json::from_slice(b).unwrap(), None));
+                second.restore_segment(id, state);
             }
             let from = cp.offset.unwrap_or(0) as usize;
             for (i, e) in evs.iter().enumerate().skip(from) {

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::catalog::Catalog;
-use super::congestion::Hysteresis;
-use super::event::{EventBody, RawEvent};
+use super::event::RawEvent;
 use super::future::{FutureBound, Reference};
 use super::output::CongestionEvent;
 use super::processor::{EmitMode, Outcome, ProcessorSettings, Task};
@@ -18,29 +16,14 @@ use super::window::WindowSpec;
 
 fn settings(window: WindowSpec, emit: EmitMode, future: FutureBound) -> Arc<ProcessorSettings> {
     Arc::new(ProcessorSettings {
-        window,
-        emit,
         idle_timeout_ms: Some(1_000),
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
-        catalog: Arc::new(Catalog::default()),
         future,
-        sampling: Default::default(),
-        detection: None,
+        ..ProcessorSettings::new(window, emit)
     })
 }
 
 fn probe(segment: &'static str, ts: i64) -> RawEvent<'static> {
-    RawEvent {
-        segment_id: segment,
-        ts,
-        body: EventBody::Probe {
-            speed_kph: 50.0,
-            vehicle_id: Some("v"),
-            source: None,
-            offset_m: None,
-        },
-    }
+    RawEvent::probe(segment, ts, 50.0, "v")
 }
 
 /// What the driver does next.
@@ -94,7 +77,7 @@ fn drive(task: &mut Task, steps: &[Step]) -> (usize, Vec<CongestionEvent>) {
         match step {
             Step::Event(s, ts) => {
                 let e = probe(segs[*s as usize], *ts);
-                if task.admit(e.ts, *ts).is_ok()
+                if task.admit(&e, *ts).is_ok()
                     && task.on_event(offset as i64, &e, *ts, &mut out) == Outcome::Aggregated
                 {
                     aggregated += 1;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::catalog::Catalog;
-use super::congestion::{Hysteresis, Level};
+use super::congestion::Level;
 use super::event::{EventBody, RawEvent};
 use super::output::CongestionEvent;
 use super::processor::{EmitMode, ProcessorSettings, Task};
@@ -16,15 +16,9 @@ const CATALOG: &str = "segment_id,free_flow_kph,length_m,signal_cycle_s,signal_g
 
 fn task(sampling: SamplingRules) -> Task {
     Task::new(Arc::new(ProcessorSettings {
-        window: WindowSpec::tumbling(60_000, 0),
-        emit: EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Hysteresis::default(),
-        default_free_flow_kph: 50.0,
         catalog: Arc::new(Catalog::parse_csv(CATALOG).unwrap()),
         sampling,
-        detection: None,
-        future: super::future::FutureBound::OFF,
+        ..ProcessorSettings::new(WindowSpec::tumbling(60_000, 0), EmitMode::Final)
     }))
 }
 

@@ -48,6 +48,14 @@ pub fn consumer_config(k: &KafkaConfig) -> ClientConfig {
     passthrough(c, k)
 }
 
+/// Whether the input consumer's group rebalances cooperatively: the assignment strategy is
+/// ours (cooperative-sticky) unless `kafka.properties` replaces it.
+pub fn cooperative(k: &KafkaConfig) -> bool {
+    k.properties
+        .get("partition.assignment.strategy")
+        .is_none_or(|s| s.contains("cooperative"))
+}
+
 /// The state-restore consumer: it only assigns changelog partitions (its group id is never
 /// joined nor committed to, but librdkafka needs one to assign), committed reads,
 /// end-of-partition events to know when a restore is done.

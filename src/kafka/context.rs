@@ -1,5 +1,6 @@
 //! Consumer callbacks: rebalances (a revoked partition's outputs are flushed and its offsets
-//! committed before the revoke returns), librdkafka statistics (consumer lag per partition,
+//! committed before the revoke returns; the (un)assignment itself never asks librdkafka for
+//! the group's protocol, see [`WorkerContext::rebalance`]), librdkafka statistics (consumer lag per partition,
 //! and whether each input partition is caught up), and client errors (broker outages are
 //! reported, and librdkafka keeps reconnecting).
 
@@ -10,6 +11,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::{Partition, Statistics};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::TopicPartitionList;
 
 use super::client::error_kind;
@@ -22,9 +24,18 @@ pub(crate) struct WorkerContext {
     pub shared: Mutex<Shared>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
+    /// The group's rebalance protocol, from the configured assignment strategy: cooperative
+    /// (incremental assign and unassign) or eager.
+    pub cooperative: bool,
+    /// The partitions assigned now, kept from the rebalances themselves.
+    pub assigned: Mutex<HashSet<PartitionKey>>,
 }
 
 impl WorkerContext {
+    pub fn assigned_count(&self) -> usize {
+        self.assigned.lock().map_or(0, |a| a.len())
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Shared> {
         // A panic while holding the lock would already have ended the worker thread.
         self.shared
@@ -89,6 +100,50 @@ impl ClientContext for WorkerContext {
 }
 
 impl ConsumerContext for WorkerContext {
+    /// rdkafka's default rebalance, except that the protocol comes from the configuration
+    /// instead of `rd_kafka_rebalance_protocol()`, and the assignment count from the
+    /// rebalances instead of `rd_kafka_assignment()`. Both are requests to librdkafka's group
+    /// thread, and during close() the first can block (librdkafka#4041) or answer NONE, which
+    /// turns the final revoke into an eager unassign that a cooperative group refuses: close()
+    /// then waits for ever (seen as a static member that never exited after SIGTERM).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            _ => Rebalance::Error(KafkaError::Rebalance(err.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let assign = matches!(rebalance, Rebalance::Assign(_));
+        let done = match (assign, self.cooperative) {
+            (true, true) => consumer.incremental_assign(tpl),
+            (true, false) => consumer.assign(tpl),
+            (false, true) => consumer.incremental_unassign(tpl),
+            (false, false) => consumer.unassign(),
+        };
+        if let Err(e) = done {
+            telemetry::kafka_error(&self.metrics, "rebalance", &e.to_string());
+        }
+        {
+            let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
+            if !self.cooperative {
+                assigned.clear();
+            }
+            for key in keys(tpl) {
+                if assign {
+                    assigned.insert(key);
+                } else {
+                    assigned.remove(&key);
+                }
+            }
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
@@ -109,7 +164,7 @@ impl ConsumerContext for WorkerContext {
         telemetry::state_size(&self.metrics, shared.segments.segments(), open);
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 telemetry::rebalance(&self.metrics, "assign", &keys(tpl));
@@ -120,7 +175,6 @@ impl ConsumerContext for WorkerContext {
                 telemetry::kafka_error(&self.metrics, "rebalance", &e.to_string())
             }
         }
-        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-        telemetry::assigned(&self.metrics, assigned);
+        telemetry::assigned(&self.metrics, self.assigned_count());
     }
 }

@@ -16,11 +16,10 @@ use super::changelog;
 use super::KafkaFailure;
 use crate::codec::OutputCodec;
 use crate::config::{Guarantee, KafkaConfig};
-use crate::domain::congestion::SegmentState;
 use crate::domain::event::InvalidEvent;
-use crate::domain::incident::history::History;
 use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
+use crate::domain::segments::Change;
 use crate::telemetry::{self, Metrics, Origin};
 
 const CONGESTION: usize = 0;
@@ -147,20 +146,25 @@ impl Output {
 
     /// Queues a segment's long-lived state (and its detection history, with detection on) to
     /// partition `partition` of a state changelog (the partition of the input task it belongs
-    /// to), keyed by segment id.
+    /// to), keyed by segment id; `None` queues a tombstone (the segment was evicted).
     pub fn send_state(
         &mut self,
         which: usize,
         partition: i32,
         segment: &str,
-        state: (&SegmentState, Option<&History>),
+        state: Change<'_>,
         patience: Duration,
     ) -> Result<(), KafkaError> {
-        changelog::encode(state.0, state.1, &mut self.buf);
-        let record = BaseRecord::with_opaque_to(self.topic(which), which)
+        if let Some((state, history)) = state {
+            changelog::encode(state, history, &mut self.buf);
+        }
+        let record = BaseRecord::<[u8], [u8], usize>::with_opaque_to(self.topic(which), which)
             .partition(partition)
-            .key(segment.as_bytes())
-            .payload(&self.buf[..]);
+            .key(segment.as_bytes());
+        let record = match state {
+            Some(_) => record.payload(&self.buf[..]),
+            None => record,
+        };
         let result = send(&self.producer, record, patience);
         self.note(result)
     }

@@ -133,35 +133,42 @@ impl SegmentSide {
         let Some(which) = io.output.changelog_of(topic) else {
             return task;
         };
+        // A tombstone (no value) is a segment evicted after `state.retention`.
         let apply = |id: &str, value: Option<&[u8]>| match value.map(super::changelog::decode) {
-            Some(Ok((state, history))) => {
-                task.restore_segment(id, state, history);
+            Some(Ok(state)) => {
+                task.restore_segment(id, Some(state));
                 true
             }
-            _ => false,
+            None => {
+                task.restore_segment(id, None);
+                true
+            }
+            Some(Err(_)) => false,
         };
         io.restore(status, which, partition, apply);
         task
     }
 
-    /// Queues the segment states that final windows changed since the last cycle.
+    /// Queues the segment states that final windows changed since the last cycle, after a
+    /// tombstone for each segment evicted since.
     pub fn send_changes(&mut self, io: &mut Io) {
         let patience = io.flush_timeout;
         let output = &mut io.output;
+        let mut evicted = 0;
         for ((topic, partition), assigned) in self.tasks.iter_mut() {
-            let Some(which) = output.changelog_of(topic) else {
-                continue;
-            };
-            assigned
-                .task
-                .drain_state_changes(|segment, state, history| {
-                    let result =
-                        output.send_state(which, *partition, segment, (state, history), patience);
-                    if let Err(e) = result {
-                        tracing::warn!(segment, "cannot queue a state changelog record: {e}");
-                    }
-                });
+            let which = output.changelog_of(topic);
+            assigned.task.drain_state_changes(|segment, state| {
+                evicted += u64::from(state.is_none());
+                let Some(which) = which else {
+                    return;
+                };
+                let result = output.send_state(which, *partition, segment, state, patience);
+                if let Err(e) = result {
+                    tracing::warn!(segment, "cannot queue a state changelog record: {e}");
+                }
+            });
         }
+        crate::telemetry::evicted(&io.metrics, evicted);
     }
 
     /// Offsets to commit (with the checkpoints in their metadata) for tasks that moved on.

@@ -62,6 +62,7 @@ pub fn run(
         );
         DetectionSide::new(routing, detect, &repartition, layout.inputs.clone())
     });
+    telemetry::segment_limit(&metrics, settings.limits.segments.max());
     let shared = Shared {
         segments: SegmentSide::new(settings, &k.input_topics),
         detection,
@@ -78,6 +79,8 @@ pub fn run(
         shared: Mutex::new(shared),
         metrics: Arc::clone(&metrics),
         health: Arc::clone(&health),
+        cooperative: client::cooperative(k),
+        assigned: Mutex::new(Default::default()),
     };
     let consumer: BaseConsumer<WorkerContext> = client::consumer_config(k)
         .create_with_context(context)
@@ -113,21 +116,40 @@ pub fn run(
         shared.commit(&consumer, None)
     };
     // A static member does not leave: its partitions wait for it to come back (a restart
-    // within the session timeout rebalances nothing). unsubscribe() would send LeaveGroup
-    // even then; closing the consumer (on drop) revokes locally without it.
+    // within the session timeout rebalances nothing), so it closes without unsubscribing
+    // (unsubscribe() would send LeaveGroup even then).
     if !k.static_membership {
         consumer.unsubscribe();
         // Serve the final revoke so the group sees us leave promptly.
         let deadline = Instant::now() + k.shutdown_timeout.std() / 4;
-        while Instant::now() < deadline && consumer.assignment().map(|a| a.count()).unwrap_or(0) > 0
-        {
+        while Instant::now() < deadline && consumer.context().assigned_count() > 0 {
             let _ = consumer.poll(Timeout::After(Duration::from_millis(50)));
         }
     }
     health.set_ready(false);
-    drop(consumer);
+    close(consumer, k.shutdown_timeout.std() / 4);
     tracing::info!(committed, "worker stopped");
     Ok(())
+}
+
+/// Closes the consumer (librdkafka's close: the final revoke, then the group's end) within
+/// `budget`. Everything is committed by then; a close that does not finish (a librdkafka
+/// hang in its group thread) is reported and left behind, so that the process still exits
+/// and its partitions move on after the session timeout.
+fn close(consumer: BaseConsumer<WorkerContext>, budget: Duration) {
+    let (done, closed) = std::sync::mpsc::channel();
+    let closing = std::thread::Builder::new()
+        .name("consumer-close".into())
+        .spawn(move || {
+            drop(consumer);
+            let _ = done.send(());
+        });
+    if closing.is_ok() && closed.recv_timeout(budget).is_err() {
+        tracing::error!(
+            seconds = budget.as_secs_f64(),
+            "the consumer did not close in time: exiting without it (offsets are committed)"
+        );
+    }
 }
 
 struct Loop {
@@ -228,7 +250,7 @@ impl Loop {
         let payload = msg.payload().unwrap_or_default();
         let out = &mut self.out;
         let result = self.topics[i].2.decode(payload, |e| {
-            assigned.task.admit(e.ts, now)?;
+            assigned.task.admit(e, now)?;
             Ok((assigned.task.on_event(origin.offset, e, now, out), e.ts))
         });
         let stream_time = assigned.task.stream_time();

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub state_restored_records: IntCounter,
     pub state_restored_bytes: IntCounter,
     pub state_segments: IntGauge,
+    pub state_segments_limit: IntGauge,
+    pub state_evictions: IntCounter,
+    pub over_capacity: IntCounter,
     pub kafka_errors: IntCounterVec,
     pub segments_by_level: IntGaugeVec,
     pub incidents_active: IntGauge,
@@ -262,6 +265,21 @@ impl Metrics {
                 &r,
                 "roadpulse_state_segments",
                 "Segments with long-lived state in this worker's tasks.",
+            ),
+            state_segments_limit: gauge(
+                &r,
+                "roadpulse_state_segments_limit",
+                "Segments this worker may hold (limits.max_segments; 0 = no bound).",
+            ),
+            state_evictions: counter(
+                &r,
+                "roadpulse_state_evictions_total",
+                "Segments whose state was evicted after state.retention (tombstones queued).",
+            ),
+            over_capacity: counter(
+                &r,
+                "roadpulse_over_capacity_total",
+                "Records of new segments refused (dead-lettered, kind over_capacity) because the worker held limits.max_segments segments.",
             ),
             kafka_errors: counter_vec(
                 &r,

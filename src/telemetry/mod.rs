@@ -43,6 +43,9 @@ pub fn poison_record(m: &Metrics, origin: Origin<'_>, err: &InvalidEvent) {
     m.decode_errors
         .with_label_values(&[err.kind.as_str()])
         .inc();
+    if err.kind == crate::domain::event::InvalidKind::OverCapacity {
+        m.over_capacity.inc();
+    }
     tracing::warn!(
         topic = origin.topic,
         partition = origin.partition,
@@ -220,6 +223,16 @@ pub fn assigned(m: &Metrics, partitions: usize) {
 }
 
 /// What the input tasks hold: segments with long-lived state, open (segment, window)s.
+/// The segment budget of this worker (`limits.max_segments`; `None`: no bound).
+pub fn segment_limit(m: &Metrics, max: Option<usize>) {
+    m.state_segments_limit.set(max.map_or(0, |n| n as i64));
+}
+
+/// Segments evicted after `state.retention` (their tombstones queued).
+pub fn evicted(m: &Metrics, segments: u64) {
+    m.state_evictions.inc_by(segments);
+}
+
 pub fn state_size(m: &Metrics, segments: usize, open_windows: usize) {
     m.state_segments.set(segments as i64);
     m.windows_open.set(open_windows as i64);

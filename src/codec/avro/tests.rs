@@ -161,15 +161,11 @@ fn fixed_id_decoder_reads_its_id_and_rejects_others() {
 fn congestion_events_read_back_with_the_schema_file_and_match_json() {
     let schema = parse(CONGESTION_EVENT_SCHEMA).unwrap();
     let settings = std::sync::Arc::new(crate::domain::processor::ProcessorSettings {
-        window: crate::domain::window::WindowSpec::tumbling(60_000, 0),
-        emit: crate::domain::processor::EmitMode::Final,
-        idle_timeout_ms: None,
-        hysteresis: Default::default(),
-        default_free_flow_kph: 50.0,
         catalog: std::sync::Arc::new(crate::sim::generator::catalog(50)),
-        future: crate::domain::future::FutureBound::OFF,
-        sampling: Default::default(),
-        detection: None,
+        ..crate::domain::processor::ProcessorSettings::new(
+            crate::domain::window::WindowSpec::tumbling(60_000, 0),
+            crate::domain::processor::EmitMode::Final,
+        )
     });
     let cfg = WorkloadConfig {
         segments: 50,

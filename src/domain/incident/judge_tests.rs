@@ -11,7 +11,6 @@ use super::route::Routing;
 use super::task::DetectionTask;
 use super::{Algorithm, DetectSettings, IncidentEvent, Status};
 use crate::domain::catalog::Catalog;
-use crate::domain::congestion::Hysteresis;
 use crate::domain::event::{EventBody, RawEvent, ReportCategory};
 use crate::domain::partition::partition_for_key;
 use crate::domain::processor::{EmitMode, ProcessorSettings, Task};
@@ -46,15 +45,9 @@ impl Run {
     fn split(catalog: Catalog, inputs: u32, partitions: u32) -> Run {
         let catalog = Arc::new(catalog);
         let settings = Arc::new(ProcessorSettings {
-            future: crate::domain::future::FutureBound::OFF,
-            window: WindowSpec::tumbling(W, 0),
-            emit: EmitMode::Final,
-            idle_timeout_ms: None,
-            hysteresis: Hysteresis::default(),
-            default_free_flow_kph: 50.0,
             catalog: Arc::clone(&catalog),
-            sampling: Default::default(),
             detection: Some(ProbeSettings::default()),
+            ..ProcessorSettings::new(WindowSpec::tumbling(W, 0), EmitMode::Final)
         });
         let net = Arc::new(Network::from_catalog(&catalog));
         let routing = Arc::new(Routing::new(net, 2, partitions));
@@ -135,6 +128,15 @@ fn combined(events: &[IncidentEvent]) -> Vec<&IncidentEvent> {
     events
         .iter()
         .filter(|e| e.algorithm == Algorithm::Combined)
+        .collect()
+}
+
+/// The segments the combined rule raised incidents on, in order.
+fn detected_on(events: &[IncidentEvent]) -> Vec<&str> {
+    combined(events)
+        .into_iter()
+        .filter(|e| e.status == Status::Detected)
+        .map(|e| e.segment_id.as_str())
         .collect()
 }
 
@@ -222,11 +224,7 @@ fn a_discharging_queue_is_one_incident() {
             run.window(2, k, &speeds);
         }
         let out = run.finish();
-        let detected: Vec<&str> = combined(&out)
-            .iter()
-            .filter(|e| e.status == Status::Detected)
-            .map(|e| e.segment_id.as_str())
-            .collect();
+        let detected = detected_on(&out);
         assert_eq!(detected, vec!["s4"], "{partitions} partitions: {out:?}");
     }
 }
@@ -248,11 +246,7 @@ fn of_two_neighbours_deciding_at_once_the_one_downstream_raises() {
             run.window(2, k, &[("a", 95.0), ("b", b), ("c", c), ("d", 99.0)]);
         }
         let out = run.finish();
-        let detected: Vec<&str> = combined(&out)
-            .iter()
-            .filter(|e| e.status == Status::Detected)
-            .map(|e| e.segment_id.as_str())
-            .collect();
+        let detected = detected_on(&out);
         assert_eq!(detected, vec!["c"], "{partitions} partitions: {out:?}");
     }
 }

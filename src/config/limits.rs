@@ -1,0 +1,111 @@
+//! `[limits]` and `[state]`: what bounds a worker's memory (see `domain::limits`). Defaults
+//! live here and nowhere else.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, Duration};
+use crate::domain::limits::Limits;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Distinct segments one worker holds state for, over all its input tasks (0 = no bound).
+    /// Records of a new segment beyond it go to the dead-letter topic, kind `over_capacity`.
+    pub max_segments: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            // Measured with `cargo bench --bench flood` (README, "State size"): a segment with
+            // a day of windows behind it (learned free-flow sketch, detection history) and its
+            // open windows holds about 8.3 KB, so 35 000 of them take about 290 MB above the
+            // ~100 MiB base: under 80 % of the 512 MiB the shipped pod may use.
+            max_segments: 35_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Evict a segment's long-lived state (tombstone to its changelog) once its last window
+    /// ended this long ago in its partition's stream time (0 = keep forever).
+    pub retention: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_millis(7 * 24 * 3_600_000),
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_segments > u64::from(u32::MAX) {
+            return Err(ConfigError::invalid(
+                "limits.max_segments",
+                format!("must be at most {} (0 = no bound)", u32::MAX),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StateConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.retention.millis() < 0 {
+            return Err(ConfigError::invalid(
+                "state.retention",
+                "must not be negative (0 = keep forever)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The memory rules of one worker (or one replay): a fresh budget each call.
+pub fn memory_limits(limits: &LimitsConfig, state: &StateConfig) -> Limits {
+    let max = Some(limits.max_segments as usize).filter(|n| *n > 0);
+    Limits::new(max, state.retention.millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(set: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::load(None, vec![], &[set.to_string()])
+    }
+
+    #[test]
+    fn defaults_bad_values_and_unknown_keys_name_the_key() {
+        let c = Config::load(None, vec![], &[]).unwrap();
+        assert_eq!(c.limits.max_segments, 35_000);
+        assert_eq!(c.state.retention.to_string(), "168h");
+        let l = super::memory_limits(&c.limits, &c.state);
+        assert_eq!(l.segments.max(), Some(35_000));
+        assert_eq!(l.retention_ms, Some(604_800_000));
+        let off = load("limits.max_segments=0").unwrap();
+        assert_eq!(
+            super::memory_limits(&off.limits, &off.state).segments.max(),
+            None
+        );
+        for (set, key) in [
+            ("limits.max_segments=-1", "limits.max_segments"),
+            ("limits.max_segments=\"many\"", "limits.max_segments"),
+            ("limits.max_segments=5000000000", "limits.max_segments"),
+            ("state.retention=-5s", "state.retention"),
+            ("state.retention=7d", "state.retention"),
+            ("limits.max_windows=3", "max_windows"),
+        ] {
+            let e = load(set).unwrap_err().to_string();
+            assert!(e.contains(key), "{set}: {e}");
+        }
+        let env = vec![("ROADPULSE_STATE_RETENTION".to_string(), "2h".to_string())];
+        let c = Config::load(None, env, &[]).unwrap();
+        assert_eq!(c.state.retention.millis(), 7_200_000);
+    }
+}
