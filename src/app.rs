@@ -53,6 +53,9 @@ pub fn load_config(args: &ConfigArgs) -> Result<Config, ConfigError> {
 pub fn check_config(args: &ConfigArgs) -> Result<(), AppError> {
     let config = load_config(args)?;
     crate::pipeline::load_catalog(&config)?;
+    if !config.sources.is_empty() {
+        crate::sources::poller::check(&config)?;
+    }
     print!("{}", config.redacted_toml());
     Ok(())
 }
@@ -69,7 +72,12 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     let shutdown = Shutdown::default();
-    let stop_tx = serve_http(&config, &metrics, &health, crate::http::NOT_ASSIGNED).await?;
+    let status = crate::http::health_status(
+        Arc::clone(&metrics),
+        Arc::clone(&health),
+        crate::http::NOT_ASSIGNED,
+    );
+    let stop_tx = serve_http(&config, status).await?;
     preflight(&config).await?;
     // Only now that everything the config names is known to work, act on the cluster.
     if config.kafka.create_topics {
@@ -99,6 +107,47 @@ pub async fn run(args: &ConfigArgs) -> Result<(), AppError> {
     Ok(())
 }
 
+/// `roadpulse poll`: HTTP, the sources' threads, and signals (SIGTERM commits what is open).
+pub async fn poll(args: &ConfigArgs) -> Result<(), AppError> {
+    use crate::sources::{poller, Health, Shared, Stop};
+    let config = load_config(args)?;
+    telemetry::init_tracing(config.log.format);
+    poller::check(&config)?;
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    let shared = Shared {
+        metrics: Arc::new(crate::telemetry::poll::PollMetrics::new(&names)),
+        stop: Stop::default(),
+        health: Arc::new(Health::new(config.poll.missed_polls)),
+    };
+    let status = Arc::new(poller::PollStatus {
+        metrics: Arc::clone(&shared.metrics),
+        health: Arc::clone(&shared.health),
+    });
+    let stop_tx = serve_http(&config, status).await?;
+    preflight(&config).await?;
+    let stop = shared.stop.clone();
+    let grace = config.kafka.shutdown_timeout.std() + Duration::from_secs(3);
+    let run = tokio::task::spawn_blocking(move || poller::run(&config, shared));
+    tokio::pin!(run);
+    let result = tokio::select! {
+        r = &mut run => r,
+        signal = wait_for_signal() => {
+            tracing::info!("{signal} received: committing and stopping");
+            stop.trigger();
+            match tokio::time::timeout(grace, &mut run).await {
+                Ok(r) => r,
+                Err(_) => return Err(AppError::Runtime("shutdown did not finish within kafka.shutdown_timeout".into())),
+            }
+        }
+    };
+    let _ = stop_tx.send(());
+    match result.map_err(|e| AppError::Runtime(format!("poller thread failed: {e}")))? {
+        Ok(()) => Ok(()),
+        Err(poller::PollFailure::Config(e)) => Err(AppError::Config(e)),
+        Err(poller::PollFailure::Runtime(e)) => Err(AppError::Runtime(e)),
+    }
+}
+
 /// The brokers with the configured security settings, and the registry with its TLS settings
 /// and credentials, tried before anything acts: what they refuse is bad configuration (exit 78,
 /// one sentence naming the key), not a reason to retry for ever.
@@ -122,9 +171,7 @@ async fn preflight(config: &Config) -> Result<(), AppError> {
 /// returned sender is used or dropped.
 async fn serve_http(
     config: &Config,
-    metrics: &Arc<Metrics>,
-    health: &Arc<Health>,
-    not_ready: &'static str,
+    status: Arc<dyn crate::http::Status>,
 ) -> Result<tokio::sync::oneshot::Sender<()>, AppError> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     if config.http.listen.is_empty() {
@@ -134,15 +181,11 @@ async fn serve_http(
         let _ = stop_rx.await;
     };
     let listen = &config.http.listen;
-    let (addr, _) = crate::http::serve_with(
-        listen,
-        Arc::clone(metrics),
-        Arc::clone(health),
-        not_ready,
-        stop,
-    )
-    .await
-    .map_err(|e| ConfigError::invalid("http.listen", format!("cannot listen on {listen}: {e}")))?;
+    let (addr, _) = crate::http::serve_status(listen, status, stop)
+        .await
+        .map_err(|e| {
+            ConfigError::invalid("http.listen", format!("cannot listen on {listen}: {e}"))
+        })?;
     tracing::info!(%addr, "serving /metrics /healthz /readyz");
     Ok(stop_tx)
 }
@@ -153,8 +196,9 @@ pub async fn ingest(args: &ConfigArgs) -> Result<(), AppError> {
     telemetry::init_tracing(config.log.format);
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
-    let not_ready = "not ready: Kafka is not reachable, or the endpoint is stopping\n";
-    let _stop_http = serve_http(&config, &metrics, &health, not_ready).await?;
+    let not_ready = "Kafka is not reachable, or the endpoint is stopping";
+    let status = crate::http::health_status(Arc::clone(&metrics), Arc::clone(&health), not_ready);
+    let _stop_http = serve_http(&config, status).await?;
     let stop = async {
         let signal = wait_for_signal().await;
         tracing::info!("{signal} received");

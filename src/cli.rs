@@ -11,7 +11,7 @@ use crate::config::Duration;
     name = "roadpulse",
     version,
     about = "Live road-traffic stream processor: raw probe, detector and incident events from Kafka in, per-segment congestion events out.",
-    after_help = "Try it now:   roadpulse demo\nRun a worker: roadpulse run --config roadpulse.toml   (see `roadpulse check-config` for every key)\nOffline:      roadpulse replay --input raw.jsonl --output congestion.jsonl"
+    after_help = "Try it now:   roadpulse demo\nRun a worker: roadpulse run --config roadpulse.toml   (see `roadpulse check-config` for every key)\nPoll feeds:   roadpulse poll --config poll.toml\nOffline:      roadpulse replay --input raw.jsonl --output congestion.jsonl"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +32,11 @@ pub struct ConfigArgs {
 pub enum Command {
     /// Run the worker: consume raw events, publish congestion events, serve /metrics.
     Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Poll traffic APIs ([[sources]] in the config) into the raw topic, each reading once.
+    Poll {
         #[command(flatten)]
         config: ConfigArgs,
     },

@@ -24,7 +24,7 @@ use crate::domain::processor::{EmitMode, ProcessorSettings, Task};
 use crate::domain::window::WindowSpec;
 
 /// Every target, by name, with its function: `cargo fuzz run <name>` and the corpus test.
-pub const TARGETS: [(&str, fn(&[u8])); 10] = [
+pub const TARGETS: [(&str, fn(&[u8])); 11] = [
     ("json_raw_event", json_raw_event),
     ("avro_raw_event", avro_raw_event),
     ("registry_response", registry_response),
@@ -35,6 +35,7 @@ pub const TARGETS: [(&str, fn(&[u8])); 10] = [
     ("repartition", repartition),
     ("detection_state", detection_state),
     ("ingest_body", ingest_body),
+    ("datex_xml", datex_xml),
 ];
 
 /// Settings with a bound on the future, for decoded events and restored state to drive.
@@ -77,7 +78,10 @@ fn drive(event: &RawEvent<'_>) {
     assert!(event.ts >= 0 && !event.segment_id.is_empty());
     match &event.body {
         EventBody::Probe { speed_kph, .. } => assert!((0.0..=400.0).contains(speed_kph)),
-        EventBody::Detector(d) => assert!((0.0..=1.0).contains(&d.occupancy)),
+        EventBody::Detector(d) => {
+            assert!(d.occupancy.is_some_and(|o| (0.0..=1.0).contains(&o)) || d.speed_kph.is_some())
+        }
+        EventBody::Flow(f) => assert!((0.0..=400.0).contains(&f.speed_kph)),
         EventBody::Report { .. } => {}
     }
     let mut t = task(FutureBound::new(3_600_000, Reference::StreamTime));
@@ -369,6 +373,30 @@ pub fn ingest_body(data: &[u8]) {
             let _ = crate::codec::with_raw_event(r, |e| drive(e));
         }
     }
+}
+
+/// DATEX II v2 XML, as `roadpulse poll`'s `ndw` preset reads NDW's open data: the same bytes
+/// as a measurement site table and as a measured-data publication. Every number either yields
+/// is finite (a bad one is a parse error, never a NaN reading).
+pub fn datex_xml(data: &[u8]) {
+    use crate::sources::datex::{measurements, site_table, Value};
+    if let Ok(sites) = site_table(data) {
+        for site in sites.values() {
+            if let Some((lat, lon)) = site.point {
+                assert!(lat.is_finite() && lon.is_finite(), "{lat} {lon}");
+            }
+            for c in site.indexes.values() {
+                assert!(c.period_s.is_none_or(f64::is_finite));
+            }
+        }
+    }
+    let _ = measurements(data, |m| {
+        for (_, v) in &m.values {
+            if let Value::FlowRate(x) | Value::Speed(x) = v {
+                assert!(x.is_finite(), "{x}");
+            }
+        }
+    });
 }
 
 #[cfg(test)]

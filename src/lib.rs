@@ -25,7 +25,9 @@
 //! [`http`] (/metrics, /healthz, /readyz).
 //!
 //! Data in besides Kafka producers: [`ingest`] (`roadpulse ingest`, `POST /v1/events`) validates
-//! records with [`codec`] and the domain's rules and produces them to the raw topic.
+//! records with [`codec`] and the domain's rules and produces them to the raw topic;
+//! [`sources`] (`roadpulse poll`) polls vendor and open-data feeds and publishes their readings
+//! as raw events, once each, with its positions in the same transactions.
 
 // Under `cargo fuzz` (`--cfg fuzzing`) the crate is only its pure parts and codecs: no
 // librdkafka, tokio, HTTP or metrics (Cargo.toml leaves those dependencies out), so the fuzz
@@ -64,5 +66,15 @@ pub mod lab;
 pub mod pipeline;
 pub mod replay;
 pub mod sim;
+#[cfg(not(fuzzing))]
+pub mod sources;
+/// The poller's pure parsers, for the fuzz targets.
+#[cfg(fuzzing)]
+pub mod sources {
+    #[path = "datex.rs"]
+    pub mod datex;
+    #[path = "reading.rs"]
+    pub mod reading;
+}
 #[cfg(not(fuzzing))]
 pub mod telemetry;

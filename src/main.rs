@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(app::run(&config))),
+        Command::Poll { config } => runtime().and_then(|rt| rt.block_on(app::poll(&config))),
         Command::Ingest { config } => runtime().and_then(|rt| rt.block_on(app::ingest(&config))),
         Command::Replay(args) => app::replay(&args),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(roadpulse::demo::run(&args))),

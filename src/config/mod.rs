@@ -15,14 +15,18 @@ use serde::{Deserialize, Serialize};
 mod address;
 mod formats;
 mod ingest;
+mod json_mapping;
 mod limits;
 mod probes;
 mod sections;
+mod sources;
 pub use formats::*;
 pub use ingest::*;
+pub use json_mapping::*;
 pub use limits::*;
 pub use probes::*;
 pub use sections::*;
+pub use sources::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -59,6 +63,10 @@ pub struct Config {
     pub formats: FormatsConfig,
     pub schema_registry: SchemaRegistryConfig,
     pub ingest: IngestConfig,
+    /// `roadpulse poll`: the poller's identity, positions and retry settings.
+    pub poll: PollConfig,
+    /// `roadpulse poll`: one entry per feed (the worker ignores them).
+    pub sources: Vec<SourceConfig>,
     pub limits: LimitsConfig,
     pub state: StateConfig,
     /// `ROADPULSE_…` variables that name no config section (listed by `check-config`).
@@ -67,7 +75,7 @@ pub struct Config {
 }
 
 const ENV_PREFIX: &str = "ROADPULSE_";
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "kafka",
     "window",
     "congestion",
@@ -78,6 +86,7 @@ const SECTIONS: [&str; 12] = [
     "formats",
     "schema_registry",
     "ingest",
+    "poll",
     "limits",
     "state",
 ];
@@ -161,6 +170,7 @@ impl Config {
                 "incident detection needs tumbling windows (advance = size): leave window.advance unset, or set incidents.enabled = false",
             ));
         }
+        sources::validate(&self.poll, &self.sources)?;
         let incidents = &self.kafka.incidents_topic;
         if self.incidents.enabled && self.formats.output_format(incidents) == Format::Avro {
             return Err(ConfigError::invalid(
@@ -185,6 +195,7 @@ impl Config {
         for token in shown.ingest.tokens.iter_mut() {
             *token = "***".into();
         }
+        sources::redact(&mut shown.sources);
         let mut text = toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot render config: {e}\n"));
         if !self.ignored_env.is_empty() {

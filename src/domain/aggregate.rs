@@ -1,5 +1,6 @@
-//! The accumulator of one (segment, window): what probes and detectors said, folded as they
-//! arrive, and the traffic measures it yields when the window is read (docs/traffic.md "Measures").
+//! The accumulator of one (segment, window): what probes, detectors and vendor flow readings
+//! said, folded as they arrive, and the traffic measures it yields when the window is read
+//! (docs/traffic.md "Measures").
 //!
 //! Space-mean speed (distance travelled / vehicle-time) is estimated the way each kind of
 //! sample allows: probe pings sampled by time by their arithmetic mean, pings sampled by
@@ -8,11 +9,15 @@
 //! speeds weighted by volume (spot speeds at a point); vehicles whose pings carry their
 //! position along the segment by distance over time ([`Tracks`]).
 //!
+//! Vendor flow readings (TomTom, HERE) are aggregates, not pings: they never enter the probe
+//! statistics; [`super::flow`] keeps them apart.
+//!
 //! It is additive and order-insensitive except for floating-point summation order, which the
 //! processor keeps deterministic by feeding events in offset order. It knows nothing of
 //! windows, keys or output formats.
 
-use super::event::DetectorReading;
+use super::event::{DetectorReading, FlowReading};
+use super::flow::{FlowAgg, FlowMeasures};
 use super::sampling::Sampling;
 use super::sketch::SpeedSketch;
 use super::tracks::Tracks;
@@ -68,15 +73,18 @@ pub struct WindowAgg {
     vehicles: VehicleSet,
     sketch: SpeedSketch,
     readings: u32,
+    /// Detector readings that carried an occupancy (count-and-speed stations do not).
+    occupancy_readings: u32,
     volume: u64,
     occupancy_sum: f64,
     /// Σ volume / speed and Σ volume over readings with vehicles and a speed (given or
     /// g-factor estimate): their ratio is the volume-weighted harmonic mean.
     detector_inverse_weighted: f64,
     detector_speed_weight: f64,
+    /// Vendor flow readings, boxed: most windows have none, and an empty box costs 8 bytes.
+    flow: Option<Box<FlowAgg>>,
 }
 
-/// Everything a window says about its segment, ready for the congestion step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measures {
     pub samples: u32,
@@ -100,9 +108,14 @@ pub struct Measures {
     pub occupancy: Option<f64>,
     /// Volume-weighted harmonic mean of the detector speeds (measured, or PeMS g-factor).
     pub detector_speed_kph: Option<f64>,
+    pub flow: Option<FlowMeasures>,
 }
 
 impl WindowAgg {
+    pub fn add_flow(&mut self, f: &FlowReading) {
+        self.flow.get_or_insert_with(Box::default).add(f);
+    }
+
     pub fn add_probe(&mut self, speed_kph: f64, vehicle_id: Option<&str>, sampling: Sampling) {
         if self.samples == 0 {
             self.min_speed = speed_kph;
@@ -128,7 +141,10 @@ impl WindowAgg {
     pub fn add_detector(&mut self, d: &DetectorReading<'_>) {
         self.readings += 1;
         self.volume += u64::from(d.volume);
-        self.occupancy_sum += d.occupancy;
+        if let Some(o) = d.occupancy {
+            self.occupancy_readings += 1;
+            self.occupancy_sum += o;
+        }
         match d.speed_kph.or_else(|| g_factor_speed_kph(d)) {
             Some(v) if d.volume > 0 => {
                 let w = f64::from(d.volume);
@@ -178,20 +194,23 @@ impl WindowAgg {
             readings: self.readings,
             volume: self.volume,
             flow_vph: self.volume as f64 * 3_600_000.0 / window_ms as f64,
-            occupancy: (self.readings > 0).then(|| self.occupancy_sum / f64::from(self.readings)),
+            occupancy: (self.occupancy_readings > 0)
+                .then(|| self.occupancy_sum / f64::from(self.occupancy_readings)),
             detector_speed_kph: (self.detector_speed_weight > 0.0)
                 .then(|| self.detector_speed_weight / self.detector_inverse_weighted),
+            flow: self.flow.as_deref().map(FlowAgg::measures),
         }
     }
 }
 
 /// PeMS: `v_mph = volume_5min × g / (occupancy × 440)`, scaled from the reading's interval.
 pub fn g_factor_speed_kph(d: &DetectorReading<'_>) -> Option<f64> {
-    if d.volume == 0 || d.occupancy <= 0.0 {
+    let occupancy = d.occupancy.filter(|o| *o > 0.0)?;
+    if d.volume == 0 {
         return None;
     }
     let volume_5min = f64::from(d.volume) * 300.0 / f64::from(d.interval_s);
-    let mph = volume_5min * G_FACTOR_FT / (d.occupancy * 440.0);
+    let mph = volume_5min * G_FACTOR_FT / (occupancy * 440.0);
     Some((mph * KPH_PER_MPH).min(super::event::MAX_SPEED_KPH))
 }
 
@@ -205,7 +224,7 @@ mod tests {
             lane: None,
             interval_s,
             volume,
-            occupancy,
+            occupancy: Some(occupancy),
             speed_kph: None,
         }
     }
@@ -286,6 +305,23 @@ mod tests {
         // (the arithmetic one, (30·100 + 10·40) / 40 = 85, is the time-mean).
         assert!((m.detector_speed_kph.unwrap() - 40.0 / 0.55).abs() < 1e-9);
         assert_eq!(m.probe_space_mean_kph, None);
+    }
+
+    #[test]
+    fn detectors_without_occupancy_do_not_dilute_the_mean_occupancy() {
+        let mut a = WindowAgg::default();
+        a.add_detector(&reading(10, 0.2, 60));
+        a.add_detector(&DetectorReading {
+            occupancy: None,
+            speed_kph: Some(90.0),
+            ..reading(20, 0.0, 60)
+        });
+        let m = a.measures(60_000, None);
+        assert_eq!((m.readings, m.volume, m.occupancy), (2, 30, Some(0.2)));
+        // volume-weighted harmonic: 30 / (10 / the g-factor speed + 20 / 90)
+        let g = g_factor_speed_kph(&reading(10, 0.2, 60)).unwrap();
+        let want = 30.0 / (10.0 / g + 20.0 / 90.0);
+        assert!((m.detector_speed_kph.unwrap() - want).abs() < 1e-9);
     }
 
     #[test]

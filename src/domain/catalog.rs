@@ -1,13 +1,14 @@
 //! The segment catalogue: what is known about each road segment before any traffic is seen.
 //!
 //! Format (documented in the README): a CSV text with a header line naming its columns.
-//! `segment_id` and `free_flow_kph` are required; `lanes`, `length_m`, `upstream` and
-//! `downstream` are optional (`upstream`/`downstream` hold `|`-separated segment ids), and so
-//! are `signal_cycle_s` and `signal_green_s`: the cycle and the effective green time of the
-//! signal at the segment's downstream end, which make it a signalised street segment (see
-//! [`super::urban`]; both or neither, green shorter than the cycle, `length_m` given). Blank
-//! lines and lines starting with `#` are skipped. Parsing takes text, never a path: reading the
-//! file is the caller's business.
+//! `segment_id` and `free_flow_kph` are required; `lanes`, `length_m`, `upstream`,
+//! `downstream` and `geometry` are optional (`upstream`/`downstream` hold `|`-separated
+//! segment ids; `geometry` is the segment's line in driving direction, WGS 84 points
+//! `lon lat` separated by `;`), and so are `signal_cycle_s` and `signal_green_s`: the cycle
+//! and the effective green time of the signal at the segment's downstream end, which make it
+//! a signalised street segment (see [`super::urban`]; both or neither, green shorter than the
+//! cycle, `length_m` given). Blank lines and lines starting with `#` are skipped. Parsing
+//! takes text, never a path: reading the file is the caller's business.
 
 use std::collections::HashMap;
 
@@ -20,6 +21,8 @@ pub struct SegmentInfo {
     pub length_m: Option<f64>,
     pub upstream: Vec<String>,
     pub downstream: Vec<String>,
+    /// The segment's line in driving direction, `(lon, lat)` in degrees; empty when unknown.
+    pub geometry: Vec<(f64, f64)>,
     /// The signal at the downstream end, on a signalised street.
     pub signal: Option<Signal>,
 }
@@ -48,6 +51,11 @@ impl Catalog {
     /// Every segment id, in no particular order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.segments.keys().map(String::as_str)
+    }
+
+    /// Every segment with what is known of it, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &SegmentInfo)> {
+        self.segments.iter().map(|(id, info)| (id.as_str(), info))
     }
 
     pub fn len(&self) -> usize {
@@ -104,6 +112,8 @@ impl Catalog {
                 length_m,
                 upstream: list(cell(col("upstream"))),
                 downstream: list(cell(col("downstream"))),
+                geometry: geometry(cell(col("geometry")))
+                    .map_err(|m| err(n, format!("segment {id}: {m}")))?,
                 signal: signal(cycle, green, length_m).map_err(|m| err(n, format!("{id}: {m}")))?,
             };
             catalog.segments.insert(id.to_string(), info);
@@ -123,6 +133,33 @@ fn number(cell: Option<&str>, name: &str, line: usize) -> Result<Option<f64>, Ca
             })
     })
     .transpose()
+}
+
+/// `lon lat;lon lat;…`: at least two points, each within WGS 84's ranges.
+fn geometry(cell: Option<&str>) -> Result<Vec<(f64, f64)>, String> {
+    let Some(text) = cell else {
+        return Ok(Vec::new());
+    };
+    let points: Vec<(f64, f64)> = text
+        .split(';')
+        .map(|p| {
+            let mut it = p.split_whitespace().map(str::parse::<f64>);
+            match (it.next(), it.next(), it.next()) {
+                (Some(Ok(lon)), Some(Ok(lat)), None)
+                    if (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) =>
+                {
+                    Ok((lon, lat))
+                }
+                _ => Err(format!(
+                    "geometry point {p:?} is not \"lon lat\" in degrees"
+                )),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    if points.len() < 2 {
+        return Err("geometry needs at least two points".into());
+    }
+    Ok(points)
 }
 
 fn signal(
@@ -180,6 +217,25 @@ mod tests {
         let e = Catalog::parse_csv("segment_id,free_flow_kph\n\nA,fast\n").unwrap_err();
         assert_eq!(e.line, 3);
         assert!(Catalog::parse_csv("id,speed\n").is_err());
+        let e =
+            Catalog::parse_csv("segment_id,free_flow_kph,geometry\nA,50,4.9 52.3\n").unwrap_err();
+        assert!(e.message.contains("two points"), "{e}");
+        let e = Catalog::parse_csv("segment_id,free_flow_kph,geometry\nA,50,4.9 52.3;191 52\n")
+            .unwrap_err();
+        assert!(e.message.contains("191 52"), "{e}");
+    }
+
+    #[test]
+    fn geometry_is_lon_lat_in_driving_direction() {
+        let c = Catalog::parse_csv(
+            "segment_id,free_flow_kph,geometry\nA,100,4.8901 52.3702; 4.8950 52.3731\nB,50\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("A").unwrap().geometry,
+            vec![(4.8901, 52.3702), (4.8950, 52.3731)]
+        );
+        assert!(c.get("B").unwrap().geometry.is_empty());
     }
 
     #[test]

@@ -99,6 +99,8 @@ pub enum FreeFlowSource {
     Catalog,
     Learned,
     Default,
+    /// The free-flow speed vendor flow readings in the window carried.
+    Vendor,
 }
 
 /// Windows a learned free-flow speed needs before it is trusted fully.
@@ -207,17 +209,24 @@ impl SegmentState {
 }
 
 /// Confidence in 0..1: grows with probe evidence (distinct vehicles weigh more than repeated
-/// pings of one vehicle) and detector readings, and is scaled by trust in the free-flow speed.
+/// pings of one vehicle), detector readings and the vendors' confidence in their flow
+/// readings, and is scaled by trust in the free-flow speed.
 pub fn confidence(m: &Measures, free_flow_trust: f64) -> f64 {
-    let effective = f64::from(m.samples.min(m.vehicles.max(1) * 3));
-    let probe = 1.0 - (-effective / 5.0).exp();
+    let probe = probe_evidence(m);
     let detector = if m.readings > 0 {
         1.0 - 0.3_f64.powi(m.readings.min(8) as i32)
     } else {
         0.0
     };
-    let evidence = 1.0 - (1.0 - probe) * (1.0 - detector);
+    let flow = m.flow.map_or(0.0, |f| f.confidence);
+    let evidence = 1.0 - (1.0 - probe) * (1.0 - detector) * (1.0 - flow);
     (evidence * free_flow_trust).clamp(0.0, 1.0)
+}
+
+/// How much the probes of a window are to be trusted: the probe part of [`confidence`].
+pub fn probe_evidence(m: &Measures) -> f64 {
+    let effective = f64::from(m.samples.min(m.vehicles.max(1) * 3));
+    1.0 - (-effective / 5.0).exp()
 }
 
 #[cfg(test)]
@@ -315,6 +324,7 @@ mod tests {
             flow_vph: 0.0,
             occupancy: None,
             detector_speed_kph: None,
+            flow: None,
         };
         let one = confidence(&m(1, 1, 0), 1.0);
         let many = confidence(&m(30, 20, 0), 1.0);

@@ -25,7 +25,7 @@ pub enum InvalidKind {
     MissingField,
     /// A field has the wrong type or an out-of-range value.
     InvalidValue,
-    /// `type` is not one of probe, detector, report.
+    /// `type` is not one of probe, detector, report, flow.
     UnknownType,
     /// `ts` is neither epoch milliseconds nor an RFC 3339 timestamp, or is before 1970.
     InvalidTimestamp,
@@ -95,6 +95,12 @@ pub struct RawEventFields<'a> {
     pub report_id: Option<&'a str>,
     pub category: Option<&'a str>,
     pub severity: Option<&'a str>,
+    /// Avro: the type when `type` (an enum version 1 cannot extend) names a stand-in; see
+    /// [`RawEventFields::effective_kind`].
+    pub event_type: Option<&'a str>,
+    pub free_flow_kph: Option<f64>,
+    pub confidence: Option<f64>,
+    pub closed: Option<bool>,
 }
 
 /// A validated raw event. Borrowed from the input; the processor copies only what it keeps.
@@ -136,6 +142,19 @@ pub enum EventBody<'a> {
         report_id: Option<&'a str>,
         category: ReportCategory,
     },
+    /// A vendor's aggregate over its own road segment (TomTom, HERE, generic feeds): not one
+    /// vehicle's ping but a speed many vehicles made, with the vendor's confidence as weight.
+    Flow(FlowReading),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowReading {
+    /// The vendor's current speed; 0 when the road is closed.
+    pub speed_kph: f64,
+    pub free_flow_kph: Option<f64>,
+    /// 0..1, 1 when the vendor does not say: the reading's weight in its window.
+    pub confidence: f64,
+    pub closed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,7 +164,9 @@ pub struct DetectorReading<'a> {
     /// Length of the counting interval; 30 s when the producer does not say.
     pub interval_s: u32,
     pub volume: u32,
-    pub occupancy: f64,
+    /// Required unless the detector measured a speed (count-and-speed stations such as NDW's
+    /// report no occupancy).
+    pub occupancy: Option<f64>,
     pub speed_kph: Option<f64>,
 }
 
@@ -214,6 +235,17 @@ fn speed(field: &str, v: f64) -> Result<f64, InvalidEvent> {
     }
 }
 
+/// The value `event_type` takes when a writer's symbol is unknown to us: use `type` then.
+pub const UNKNOWN_EVENT_TYPE: &str = "unknown";
+
+fn fraction(field: &str, v: f64) -> Result<f64, InvalidEvent> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(field, format_args!("must be in [0, 1], got {v}")))
+    }
+}
+
 /// Longest segment position accepted, in metres.
 pub const MAX_OFFSET_M: f64 = 1_000_000.0;
 
@@ -229,9 +261,16 @@ fn offset(v: f64) -> Result<f64, InvalidEvent> {
 }
 
 impl<'a> RawEventFields<'a> {
-    /// Applies the contract of docs/architecture.md §3.
+    /// The event's type: `event_type` when set (and not `unknown`), else `type`.
+    pub fn effective_kind(&self) -> Option<&'a str> {
+        self.event_type
+            .filter(|t| *t != UNKNOWN_EVENT_TYPE)
+            .or(self.kind)
+    }
+
+    /// Applies the raw-event contract (README, "Input: raw event"; docs/architecture.md §3).
     pub fn validate(&self) -> Result<RawEvent<'a>, InvalidEvent> {
-        let kind = self.kind.ok_or_else(|| missing("type"))?;
+        let kind = self.effective_kind().ok_or_else(|| missing("type"))?;
         let segment_id = self.segment_id.ok_or_else(|| missing("segment_id"))?;
         if segment_id.is_empty() {
             return Err(invalid("segment_id", "must not be empty"));
@@ -247,10 +286,11 @@ impl<'a> RawEventFields<'a> {
             "probe" => self.probe()?,
             "detector" => EventBody::Detector(self.detector()?),
             "report" => self.report()?,
+            "flow" => EventBody::Flow(self.flow()?),
             other => {
                 return Err(InvalidEvent::new(
                     InvalidKind::UnknownType,
-                    format!("`type` must be probe, detector or report, got {other:?}"),
+                    format!("`type` must be probe, detector, report or flow, got {other:?}"),
                 ))
             }
         };
@@ -276,13 +316,12 @@ impl<'a> RawEventFields<'a> {
         let volume = self.volume.ok_or_else(|| missing("volume"))?;
         let volume = u32::try_from(volume)
             .map_err(|_| invalid("volume", format_args!("must be a count ≥ 0, got {volume}")))?;
-        let occupancy = self.occupancy.ok_or_else(|| missing("occupancy"))?;
-        if !(occupancy.is_finite() && (0.0..=1.0).contains(&occupancy)) {
-            return Err(invalid(
-                "occupancy",
-                format_args!("must be in [0, 1], got {occupancy}"),
-            ));
-        }
+        let speed_kph = self.speed_kph.map(|v| speed("speed_kph", v)).transpose()?;
+        let occupancy = match (self.occupancy, speed_kph) {
+            (Some(o), _) => Some(fraction("occupancy", o)?),
+            (None, Some(_)) => None,
+            (None, None) => return Err(missing("occupancy")),
+        };
         let interval = self.interval_s.unwrap_or(i64::from(DEFAULT_INTERVAL_S));
         let interval_s = u32::try_from(interval)
             .ok()
@@ -293,7 +332,6 @@ impl<'a> RawEventFields<'a> {
                     format_args!("must be 1..=3600, got {interval}"),
                 )
             })?;
-        let speed_kph = self.speed_kph.map(|v| speed("speed_kph", v)).transpose()?;
         Ok(DetectorReading {
             detector_id: self.detector_id,
             lane: self.lane,
@@ -301,6 +339,36 @@ impl<'a> RawEventFields<'a> {
             volume,
             occupancy,
             speed_kph,
+        })
+    }
+
+    fn flow(&self) -> Result<FlowReading, InvalidEvent> {
+        let closed = self.closed.unwrap_or(false);
+        let speed_kph = match self.speed_kph {
+            Some(v) => speed("speed_kph", v)?,
+            None if closed => 0.0,
+            None => return Err(missing("speed_kph")),
+        };
+        let free_flow_kph = match self.free_flow_kph {
+            Some(v) if v > 0.0 => Some(speed("free_flow_kph", v)?),
+            Some(v) => {
+                return Err(invalid(
+                    "free_flow_kph",
+                    format_args!("must be > 0, got {v}"),
+                ))
+            }
+            None => None,
+        };
+        let confidence = self
+            .confidence
+            .map(|c| fraction("confidence", c))
+            .transpose()?
+            .unwrap_or(1.0);
+        Ok(FlowReading {
+            speed_kph: if closed { 0.0 } else { speed_kph },
+            free_flow_kph,
+            confidence,
+            closed,
         })
     }
 
@@ -322,106 +390,4 @@ impl<'a> RawEventFields<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn probe(speed: f64) -> RawEventFields<'static> {
-        RawEventFields {
-            kind: Some("probe"),
-            segment_id: Some("s1"),
-            ts: Some(1_000),
-            speed_kph: Some(speed),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn valid_probe() {
-        let e = probe(42.0).validate().unwrap();
-        assert_eq!(e.segment_id, "s1");
-        assert_eq!(
-            e.body,
-            EventBody::Probe {
-                speed_kph: 42.0,
-                vehicle_id: None,
-                source: None,
-                offset_m: None,
-            }
-        );
-        let bad_offset = RawEventFields {
-            offset_m: Some(-3.0),
-            ..probe(1.0)
-        };
-        assert_eq!(
-            bad_offset.validate().unwrap_err().kind,
-            InvalidKind::InvalidValue
-        );
-    }
-
-    #[test]
-    fn errors_have_kinds() {
-        let kind = |f: RawEventFields| f.validate().unwrap_err().kind;
-        assert_eq!(kind(probe(-1.0)), InvalidKind::InvalidValue);
-        assert_eq!(kind(probe(f64::NAN)), InvalidKind::InvalidValue);
-        assert_eq!(
-            kind(RawEventFields {
-                speed_kph: None,
-                ..probe(1.0)
-            }),
-            InvalidKind::MissingField
-        );
-        assert_eq!(
-            kind(RawEventFields {
-                ts: Some(-5),
-                ..probe(1.0)
-            }),
-            InvalidKind::InvalidTimestamp
-        );
-        assert_eq!(
-            kind(RawEventFields {
-                kind: Some("car"),
-                ..probe(1.0)
-            }),
-            InvalidKind::UnknownType
-        );
-        assert_eq!(
-            kind(RawEventFields {
-                segment_id: Some(""),
-                ..probe(1.0)
-            }),
-            InvalidKind::InvalidValue
-        );
-    }
-
-    #[test]
-    fn detector_defaults_and_ranges() {
-        let f = RawEventFields {
-            kind: Some("detector"),
-            segment_id: Some("s"),
-            ts: Some(0),
-            volume: Some(10),
-            occupancy: Some(0.2),
-            ..Default::default()
-        };
-        match f.validate().unwrap().body {
-            EventBody::Detector(d) => assert_eq!(d.interval_s, DEFAULT_INTERVAL_S),
-            other => panic!("not a detector: {other:?}"),
-        }
-        let bad_occ = RawEventFields {
-            occupancy: Some(1.5),
-            ..f.clone()
-        };
-        assert_eq!(
-            bad_occ.validate().unwrap_err().kind,
-            InvalidKind::InvalidValue
-        );
-        let bad_vol = RawEventFields {
-            volume: Some(-1),
-            ..f
-        };
-        assert_eq!(
-            bad_vol.validate().unwrap_err().kind,
-            InvalidKind::InvalidValue
-        );
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod catalog;
 pub mod congestion;
 pub mod event;
+pub mod flow;
 pub mod future;
 pub mod incident;
 pub mod intern;

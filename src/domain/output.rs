@@ -2,7 +2,8 @@
 //! measures and its segment's long-lived state. Field names here are the JSON contract.
 //!
 //! The speed of a window is the best estimate of its space-mean speed available: the probe
-//! pings by their sampling, else the detectors. Distance-sampled pings give way to the probe
+//! pings by their sampling or vendor flow readings (TomTom, HERE), whichever is more
+//! confident, else the detectors. Distance-sampled pings give way to the probe
 //! vehicles' tracks (distance over time) when at least half of the window's probe vehicles
 //! gave one. Time-sampled pings keep their arithmetic mean even then: a window cuts tracks
 //! short, and a vehicle that crosses quickly leaves one ping and no track, so tracks favour
@@ -17,7 +18,9 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::Measures;
-use super::congestion::{confidence, los, FreeFlowSource, Hysteresis, Level, SegmentState};
+use super::congestion::{
+    confidence, los, probe_evidence, FreeFlowSource, Hysteresis, Level, SegmentState,
+};
 use super::event::EpochMillis;
 use super::urban::Road;
 
@@ -30,9 +33,10 @@ pub struct CongestionEvent {
     pub samples: u32,
     /// Distinct probe vehicles (probes without `vehicle_id` count as samples only).
     pub vehicles: u32,
-    /// Space-mean speed: from probe tracks or pings by their sampling, else detectors.
+    /// Space-mean speed: from probe tracks or pings by their sampling, or vendor flow when
+    /// that is more confident; else detectors.
     pub speed_kph: Option<f64>,
-    /// `probe`, `detector` or `none`: what `speed_kph` was measured from.
+    /// `probe`, `flow`, `detector` or `none`: what `speed_kph` was measured from.
     pub speed_source: Cow<'static, str>,
     /// Time-mean (arithmetic) probe speed.
     pub mean_speed_kph: Option<f64>,
@@ -46,7 +50,7 @@ pub struct CongestionEvent {
     /// Mean detector occupancy (0..1) over the readings in the window.
     pub occupancy: Option<f64>,
     pub free_flow_kph: f64,
-    /// `catalog`, `learned` or `default`.
+    /// `catalog`, `vendor`, `learned` or `default`.
     pub free_flow_source: FreeFlowSource,
     pub speed_ratio: Option<f64>,
     pub travel_time_index: Option<f64>,
@@ -56,8 +60,8 @@ pub struct CongestionEvent {
     #[serde(rename = "final")]
     pub is_final: bool,
     /// How `speed_kph` was estimated: `trajectory`, `time_mean`, `harmonic`, `blend`
-    /// (probes); `loop_harmonic`, `loop_signal_delay`, `empty_road`, `occupied_loop`
-    /// (detectors).
+    /// (probes); `vendor_flow` (flow readings); `loop_harmonic`, `loop_signal_delay`,
+    /// `empty_road`, `occupied_loop` (detectors).
     #[serde(default)]
     pub speed_estimator: Option<Cow<'static, str>>,
     /// The speed of the uncongested segment that ratio, TTI and level compare with: the
@@ -83,13 +87,21 @@ pub fn round(v: f64, digits: i32) -> f64 {
     (v * p).round() / p
 }
 
-/// The speed a window stands for, from what and how it was measured. With detectors but no
-/// vehicle passing, an empty detector means an empty road (the reference speed) and an
-/// occupied one a standstill.
+/// The speed a window stands for, from what and how it was measured. Probes and vendor flow
+/// readings measure the same thing; the one with the higher confidence wins (ties go to the
+/// probes). Detectors speak only when neither is there. With detectors but no vehicle
+/// passing, an empty detector means an empty road (the reference speed) and an occupied one
+/// a standstill.
 fn window_speed(
     m: &Measures,
     road: &Road,
 ) -> (Option<f64>, &'static str, Option<&'static str>, bool) {
+    let flow = m
+        .flow
+        .filter(|f| m.probe_space_mean_kph.is_none() || f.confidence > probe_evidence(m));
+    if let Some(f) = flow {
+        return (Some(f.speed_kph), "flow", Some("vendor_flow"), false);
+    }
     let tracked = m.tracked_vehicles > 0 && m.tracked_vehicles * 2 >= m.vehicles;
     let spot_only = m.probe_estimator == Some("harmonic");
     if let Some(v) = m.trajectory_kph.filter(|_| tracked && spot_only) {
@@ -129,9 +141,12 @@ impl CongestionEvent {
         } else {
             measured
         };
-        let (free_flow, ff_source, trust) =
-            v.state
-                .free_flow(v.road.free_flow_kph, preview, v.default_free_flow);
+        // The catalogue first, then a free-flow speed vendor readings carried, then learned.
+        let vendor = m.flow.and_then(|f| f.free_flow_kph);
+        let (free_flow, ff_source, trust) = match (v.road.free_flow_kph, vendor) {
+            (None, Some(ff)) => (ff, FreeFlowSource::Vendor, 1.0),
+            (catalog, _) => v.state.free_flow(catalog, preview, v.default_free_flow),
+        };
         let reference = v.road.reference_kph(free_flow);
         let speed = if empty_road {
             Some(reference)
@@ -171,5 +186,87 @@ impl CongestionEvent {
                 .and_then(|s| v.road.delay_s(s, reference))
                 .map(|d| round(d, 1)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::aggregate::WindowAgg;
+    use crate::domain::event::FlowReading;
+    use crate::domain::sampling::Sampling;
+
+    fn verdict(state: &mut SegmentState, catalog: Option<f64>) -> Verdict<'_> {
+        Verdict {
+            road: Road {
+                free_flow_kph: catalog,
+                ..Road::default()
+            },
+            default_free_flow: 50.0,
+            hysteresis: Hysteresis::default(),
+            state,
+        }
+    }
+
+    fn tomtom(speed: f64, confidence: f64, closed: bool) -> FlowReading {
+        FlowReading {
+            speed_kph: speed,
+            free_flow_kph: Some(70.0),
+            confidence,
+            closed,
+        }
+    }
+
+    fn build(agg: &WindowAgg, catalog: Option<f64>) -> CongestionEvent {
+        let mut state = SegmentState::default();
+        let m = agg.measures(60_000, None);
+        CongestionEvent::build("s", 0, 60_000, m, true, verdict(&mut state, catalog))
+    }
+
+    #[test]
+    fn vendor_flow_gives_speed_free_flow_and_confidence() {
+        let mut agg = WindowAgg::default();
+        agg.add_flow(&tomtom(41.0, 0.59, false));
+        let e = build(&agg, None);
+        assert_eq!((e.speed_kph, &*e.speed_source), (Some(41.0), "flow"));
+        assert_eq!(
+            (e.free_flow_kph, e.free_flow_source),
+            (70.0, FreeFlowSource::Vendor)
+        );
+        assert_eq!((e.speed_ratio, e.level), (Some(0.586), Level::Moderate));
+        assert_eq!((e.samples, e.confidence), (0, 0.59));
+        // the catalogue still comes first
+        let e = build(&agg, Some(82.0));
+        assert_eq!(
+            (e.free_flow_kph, e.free_flow_source),
+            (82.0, FreeFlowSource::Catalog)
+        );
+    }
+
+    #[test]
+    fn the_more_confident_of_probes_and_flow_gives_the_speed() {
+        let mut agg = WindowAgg::default();
+        agg.add_flow(&tomtom(41.0, 0.9, false));
+        agg.add_probe(20.0, Some("bus-1"), Sampling::Distance); // one bus: evidence 0.18
+        assert_eq!(&*build(&agg, None).speed_source, "flow");
+        for v in 2..=20 {
+            agg.add_probe(60.0, Some(&format!("car-{v}")), Sampling::Distance);
+        }
+        // 20 vehicles (capped at 3 pings each): evidence 1 − e^(−20/5) = 0.98
+        let e = build(&agg, None);
+        assert_eq!(&*e.speed_source, "probe");
+        assert!(e.confidence > 0.99);
+    }
+
+    #[test]
+    fn a_closed_road_is_severe_with_no_travel_time() {
+        let mut agg = WindowAgg::default();
+        agg.add_flow(&tomtom(0.0, 0.95, true));
+        let e = build(&agg, None);
+        assert_eq!((e.speed_kph, e.speed_ratio), (Some(0.0), Some(0.0)));
+        assert_eq!(
+            (e.level, e.travel_time_index, &*e.los),
+            (Level::Severe, None, "F")
+        );
     }
 }

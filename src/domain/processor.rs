@@ -297,6 +297,7 @@ impl Task {
                     }
                 }
                 EventBody::Detector(d) => agg.add_detector(d),
+                EventBody::Flow(f) => agg.add_flow(f),
                 EventBody::Report { .. } => {}
             }
         }

@@ -91,6 +91,27 @@ pub fn producer_config(k: &KafkaConfig) -> ClientConfig {
     passthrough(c, k)
 }
 
+/// A `roadpulse poll` source's producer: the output producer's settings, transactional with
+/// the source's own id (each source commits its readings and positions on its own).
+pub fn source_producer_config(k: &KafkaConfig, transactional_id: &str) -> ClientConfig {
+    let mut c = idempotent_producer(k, "poll");
+    c.set("transactional.id", transactional_id);
+    passthrough(c, k)
+}
+
+/// Reads the poller's positions topic back at start: assigned partitions, no group commits,
+/// committed reads, end-of-partition events.
+pub fn source_positions_reader_config(k: &KafkaConfig, poll_id: &str) -> ClientConfig {
+    let mut c = base(k, "poll-positions");
+    c.set("group.id", format!("{poll_id}-positions-reader"))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "20");
+    passthrough(c, k)
+}
+
 fn idempotent_producer(k: &KafkaConfig, role: &str) -> ClientConfig {
     let mut c = base(k, role);
     c.set("enable.idempotence", "true")

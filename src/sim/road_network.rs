@@ -194,6 +194,7 @@ pub fn connected_catalog(segments: u32) -> Result<Catalog, TooSmall> {
             }),
             upstream: ids(&up[i as usize]),
             downstream: ids(&down[i as usize]),
+            geometry: Vec::new(),
             signal: None,
         };
         c.insert(segment_id(i), info);

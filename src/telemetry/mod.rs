@@ -4,6 +4,7 @@
 
 mod ingest;
 pub mod metrics;
+pub mod poll;
 
 use std::collections::HashMap;
 

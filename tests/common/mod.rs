@@ -390,7 +390,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Any process of the binary started by a test, with its log file.
+    /// Any roadpulse process started by a test (a poller, an ingest endpoint, say), logging
+    /// to `log`.
     pub fn from_child(child: Child, log: PathBuf) -> Worker {
         Worker {
             child: Some(child),

@@ -35,21 +35,23 @@ pub fn congestion(e: &CongestionEvent, buf: &mut Vec<u8>) {
     put_opt_double(buf, e.delay_s);
 }
 
-/// Index in the SpeedSource enum: probe, detector, none.
+/// Index in the SpeedSource enum: probe, detector, none, flow.
 fn speed_source_index(s: &str) -> i64 {
     match s {
         "probe" => 0,
         "detector" => 1,
+        "flow" => 3,
         _ => 2,
     }
 }
 
-/// Index in the FreeFlowSource enum: catalog, learned, default.
+/// Index in the FreeFlowSource enum: catalog, learned, default, vendor.
 fn free_flow_index(s: FreeFlowSource) -> i64 {
     match s {
         FreeFlowSource::Catalog => 0,
         FreeFlowSource::Learned => 1,
         FreeFlowSource::Default => 2,
+        FreeFlowSource::Vendor => 3,
     }
 }
 

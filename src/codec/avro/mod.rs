@@ -7,6 +7,7 @@
 //! ([`plan::RawPlan`]) and cached; unknown or unreadable ids go to the DLQ, never a panic.
 
 mod binary;
+mod compat;
 pub mod encode;
 mod plan;
 mod skip;
@@ -14,6 +15,7 @@ mod skip;
 use apache_avro::Schema;
 
 pub use binary::BinaryError;
+pub use compat::can_read;
 pub use plan::RawPlan;
 
 use super::registry::{Registry, RegistryError};

@@ -4,7 +4,8 @@
 //! steps over the bytes, borrowing strings from them; no `Value` tree, no per-record lookup.
 //!
 //! Whether the writer's schema may be read with ours at all is apache-avro's
-//! `SchemaCompatibility::can_read`; this module turns a compatible pair into steps.
+//! `SchemaCompatibility::can_read` (a partly compatible writer is taken: a datum that does not
+//! resolve fails alone); this module turns a compatible pair into steps.
 
 use apache_avro::schema::{Name, ResolvedSchema, Schema, UuidSchema};
 use apache_avro::schema_compatibility::SchemaCompatibility;
@@ -47,6 +48,10 @@ enum Slot {
     ReportId,
     Category,
     Severity,
+    EventType,
+    FreeFlowKph,
+    Confidence,
+    Closed,
 }
 
 impl Slot {
@@ -67,6 +72,10 @@ impl Slot {
             "report_id" => Slot::ReportId,
             "category" => Slot::Category,
             "severity" => Slot::Severity,
+            "event_type" => Slot::EventType,
+            "free_flow_kph" => Slot::FreeFlowKph,
+            "confidence" => Slot::Confidence,
+            "closed" => Slot::Closed,
             _ => return None,
         })
     }
@@ -91,7 +100,7 @@ enum Read {
 /// A decoded writer value before it is put in its slot.
 enum Scalar<'a> {
     Null,
-    Bool,
+    Bool(bool),
     Long(i64),
     Double(f64),
     Str(&'a str),
@@ -230,10 +239,7 @@ impl Read {
     fn read<'a>(&'a self, c: &mut Cursor<'a>) -> Result<Scalar<'a>, BinaryError> {
         Ok(match self {
             Read::Null => Scalar::Null,
-            Read::Bool => {
-                c.boolean()?;
-                Scalar::Bool
-            }
+            Read::Bool => Scalar::Bool(c.boolean()?),
             Read::Long => Scalar::Long(c.long()?),
             Read::Float => Scalar::Double(f64::from(c.float()?)),
             Read::Double => Scalar::Double(c.double()?),
@@ -279,7 +285,15 @@ fn put<'a>(f: &mut RawEventFields<'a>, slot: Slot, v: Scalar<'a>) -> Result<(), 
         Scalar::Null => Ok(None),
         _ => Err(wrong()),
     };
-    if matches!(v, Scalar::Bool) {
+    if let Slot::Closed = slot {
+        f.closed = match v {
+            Scalar::Bool(b) => Some(b),
+            Scalar::Null => None,
+            _ => return Err(wrong()),
+        };
+        return Ok(());
+    }
+    if matches!(v, Scalar::Bool(_)) {
         return Err(wrong());
     }
     match slot {
@@ -298,6 +312,10 @@ fn put<'a>(f: &mut RawEventFields<'a>, slot: Slot, v: Scalar<'a>) -> Result<(), 
         Slot::ReportId => f.report_id = text(v)?,
         Slot::Category => f.category = text(v)?,
         Slot::Severity => f.severity = text(v)?,
+        Slot::EventType => f.event_type = text(v)?,
+        Slot::FreeFlowKph => f.free_flow_kph = double(v)?,
+        Slot::Confidence => f.confidence = double(v)?,
+        Slot::Closed => {}
     }
     Ok(())
 }

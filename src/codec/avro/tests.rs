@@ -45,6 +45,7 @@ fn json_fields(json: &[u8]) -> RawEventFields<'static> {
         report_id: leak(f.report_id),
         category: leak(f.category),
         severity: leak(f.severity),
+        event_type: leak(f.event_type),
         ..f
     }
 }

@@ -14,7 +14,10 @@ use serde::Deserialize;
 use crate::domain::event::{EpochMillis, InvalidEvent, InvalidKind, RawEvent, RawEventFields};
 use crate::domain::output::CongestionEvent;
 
+mod encode;
 mod scan;
+
+pub use encode::{encode_raw, Provenance};
 
 /// A raw event as JSON carries it. Call [`JsonEvent::fields`] and validate the result.
 #[derive(Debug, Default, PartialEq, Deserialize)]
@@ -43,6 +46,11 @@ pub struct JsonEvent<'a> {
     category: Option<Cow<'a, str>>,
     #[serde(borrow)]
     severity: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_type: Option<Cow<'a, str>>,
+    free_flow_kph: Option<f64>,
+    confidence: Option<f64>,
+    closed: Option<bool>,
 }
 
 /// `ts` as found: epoch milliseconds, an RFC 3339 string, or something else (kept so the
@@ -158,6 +166,10 @@ impl<'a> JsonEvent<'a> {
             report_id: self.report_id.as_deref(),
             category: self.category.as_deref(),
             severity: self.severity.as_deref(),
+            event_type: self.event_type.as_deref(),
+            free_flow_kph: self.free_flow_kph,
+            confidence: self.confidence,
+            closed: self.closed,
         })
     }
 }
@@ -183,7 +195,7 @@ mod tests {
                     source: None,
                     offset_m: None,
                 },
-                EventBody::Detector(_) => EventBody::Report {
+                EventBody::Detector(_) | EventBody::Flow(_) => EventBody::Report {
                     report_id: None,
                     category: crate::domain::event::ReportCategory::Other,
                 },

@@ -1,9 +1,9 @@
 //! The fast path for raw events: one flat JSON object of strings and numbers, the shape every
 //! producer we know of sends. It decodes in one pass straight into the domain's borrowed
 //! fields, without copying and without serde's per-field machinery, and it gives up (returns
-//! `None`) on anything else: escapes, control characters, nesting, `null`, booleans in known
-//! fields, a repeated field, numbers that are long or in exponent form, bad UTF-8, trailing
-//! bytes. serde_json then decides those inputs, so the two paths cannot disagree on what they
+//! `None`) on anything else: escapes, control characters, nesting, `null` and booleans in
+//! known fields (but `closed`, which takes a boolean), a repeated field, numbers that are long
+//! or in exponent form, bad UTF-8, trailing bytes. serde_json then decides those inputs, so the two paths cannot disagree on what they
 //! both accept; the tests check that on generated and mutated events.
 
 use super::parse_rfc3339;
@@ -20,7 +20,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<RawEventFields<'_>> {
         i: 0,
     };
     let mut event = RawEventFields::default();
-    let mut seen = 0u16;
+    let mut seen = 0u32;
     c.expect(b'{')?;
     if c.peek()? == b'}' {
         c.i += 1;
@@ -45,7 +45,7 @@ fn member<'a>(
     c: &mut Cursor<'a>,
     key: &str,
     event: &mut RawEventFields<'a>,
-    seen: &mut u16,
+    seen: &mut u32,
 ) -> Option<()> {
     let bit = match key {
         "type" => 0,
@@ -63,6 +63,10 @@ fn member<'a>(
         "severity" => 12,
         "source" => 13,
         "offset_m" => 14,
+        "event_type" => 15,
+        "free_flow_kph" => 16,
+        "confidence" => 17,
+        "closed" => 18,
         _ => return c.skip_scalar(),
     };
     if *seen & (1 << bit) != 0 {
@@ -85,7 +89,11 @@ fn member<'a>(
         11 => event.category = text(c)?,
         12 => event.severity = text(c)?,
         13 => event.source = text(c)?,
-        _ => event.offset_m = Some(c.float()?),
+        14 => event.offset_m = Some(c.float()?),
+        15 => event.event_type = text(c)?,
+        16 => event.free_flow_kph = Some(c.float()?),
+        17 => event.confidence = Some(c.float()?),
+        _ => event.closed = Some(c.boolean()?),
     }
     Some(())
 }
@@ -189,6 +197,17 @@ impl<'a> Cursor<'a> {
             return parse_rfc3339(self.string()?).ok();
         }
         self.integer()
+    }
+
+    /// `true` or `false`.
+    fn boolean(&mut self) -> Option<bool> {
+        self.skip_whitespace();
+        let rest = &self.b[self.i..];
+        let (word, value) = [(&b"true"[..], true), (b"false", false)]
+            .into_iter()
+            .find(|(w, _)| rest.starts_with(w))?;
+        self.i += word.len();
+        Some(value)
     }
 
     /// Skips the value of an unknown member: a string, a number, `true`, `false` or `null`.

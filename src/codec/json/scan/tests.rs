@@ -70,6 +70,10 @@ fn declines_what_it_does_not_fully_understand() {
         r#"[1]"#,
         "{\"type\":\"a\tb\"}",
         r#"{"ts":nul}"#,
+        r#"{"closed":1}"#,
+        r#"{"closed":null}"#,
+        r#"{"closed":truex}"#,
+        r#"{"closed":true,"closed":false}"#,
     ] {
         assert!(parse(s.as_bytes()).is_none(), "{s}");
     }
@@ -82,6 +86,9 @@ fn takes_plain_objects_like_serde() {
         " { \"ts\" : 5 , \"extra\" : true , \"n\":null, \"f\":false, \"s\":\"x\", \"d\":-1.5 } \n",
         r#"{"type":"probe","segment_id":"ség","ts":"2023-11-14T22:13:20Z","speed_kph":-0}"#,
         r#"{"ts":-17,"speed_kph":12,"occupancy":0.12345678901234,"volume":9999999999999999}"#,
+        r#"{"type":"flow","segment_id":"A","ts":1,"speed_kph":41,"free_flow_kph":70,"confidence":0.59,"closed":false}"#,
+        r#"{"type":"flow","segment_id":"A","ts":1,"closed" : true,"source":"tomtom","location":"52.4,4.8"}"#,
+        r#"{"type":"probe","event_type":"flow","segment_id":"A","ts":1,"speed_kph":0}"#,
     ] {
         assert!(agree(s.as_bytes()).is_some(), "{s}");
     }
