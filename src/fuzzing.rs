@@ -457,6 +457,7 @@ mod tests {
             baseline: Some((96.0, 6.0)),
             seen: Some(31.5),
             station: None,
+            empty: false,
             usual: Default::default(),
         };
         let report = Report {

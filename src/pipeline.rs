@@ -54,6 +54,7 @@ pub fn detection(
     let routing = Routing::new(net, config.incidents.neighbourhood_hops, partitions);
     let settings = DetectSettings {
         algorithms,
+        blockage: config.incidents.blockage,
         ..DetectSettings::default()
     };
     (Arc::new(routing), Arc::new(settings))

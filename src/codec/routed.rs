@@ -1,11 +1,14 @@
 //! The records of the detection repartition topic (internal: only roadpulse writes and reads
 //! them). Binary, little endian, versioned by the first byte:
 //!
-//! - a **batch** — `[1][1] start:i64 end:i64 n:u32 (len:u16 id facts)×n m:u32 (len:u32
+//! - a **batch** — `[2][1] start:i64 end:i64 n:u32 (len:u16 id facts)×n m:u32 (len:u32
 //!   json(report))×m`: final windows of one window start for the keys of one partition, and
 //!   the reports made in that window;
-//! - a **mark** — `[1][2] topic:u32 partition:i32 closed_through:i64 idle:u8`: an input
+//! - a **mark** — `[2][2] topic:u32 partition:i32 closed_through:i64 idle:u8`: an input
 //!   partition's watermark (`i64::MIN`: no record yet).
+//!
+//! Version 2 added the facts' `empty` flag (a station reading an empty road); a version 1
+//! record, written by an older worker before an upgrade, does not decode.
 //!
 //! A record that does not decode is a bug or a foreign writer; the reader counts and skips it.
 
@@ -14,7 +17,7 @@ use crate::domain::incident::task::Batch;
 use crate::domain::incident::watermark::{Input, Mark};
 use crate::domain::incident::Report;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const BATCH: u8 = 1;
 const MARK: u8 = 2;
 const NONE: i64 = i64::MIN;
@@ -160,6 +163,7 @@ mod tests {
             baseline: None,
             seen: Some(42.5),
             station: None,
+            empty: false,
             usual: Usual::default(),
         };
         let windows = vec![("A1-N-012".to_string(), facts), ("b".to_string(), facts)];

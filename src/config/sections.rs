@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{ConfigError, Properties};
 use crate::domain::congestion::Hysteresis;
 use crate::domain::future::{FutureBound, Reference};
+use crate::domain::incident::blockage::BlockageSettings;
 use crate::domain::processor::EmitMode;
 use crate::domain::window::WindowSpec;
 
@@ -399,6 +400,9 @@ pub struct IncidentsConfig {
     /// that older configuration files still load; `check-config` says it is ignored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lateness: Option<Duration>,
+    /// The blockage test for segments without a baseline (`[incidents.blockage]`; defaults
+    /// in [`BlockageSettings::default`]).
+    pub blockage: BlockageSettings,
 }
 
 impl Default for IncidentsConfig {
@@ -407,6 +411,7 @@ impl Default for IncidentsConfig {
             enabled: true,
             neighbourhood_hops: 2,
             lateness: None,
+            blockage: BlockageSettings::default(),
         }
     }
 }
@@ -418,6 +423,27 @@ impl IncidentsConfig {
                 "incidents.neighbourhood_hops",
                 "must be 2, 3 or 4",
             ));
+        }
+        let b = &self.blockage;
+        if !(b.jam_ratio > 0.0 && b.jam_ratio < 1.0) {
+            return Err(ConfigError::invalid(
+                "incidents.blockage.jam_ratio",
+                "must be above 0 and below 1",
+            ));
+        }
+        if !(b.clear_ratio > b.jam_ratio && b.clear_ratio <= 1.5) {
+            return Err(ConfigError::invalid(
+                "incidents.blockage.clear_ratio",
+                "must be above jam_ratio and at most 1.5",
+            ));
+        }
+        for (key, v) in [("recall_s", b.recall_s), ("persist_s", b.persist_s)] {
+            if v > 3600 {
+                return Err(ConfigError::invalid(
+                    &format!("incidents.blockage.{key}"),
+                    "must be at most 3600 (seconds)",
+                ));
+            }
         }
         Ok(())
     }

@@ -39,6 +39,10 @@ pub struct Facts {
     /// speed of a few probes or a healthy station.
     pub seen: Option<f32>,
     pub station: Option<StationFacts>,
+    /// The station read an empty road: zero volume and zero occupancy, with no probe on the
+    /// segment to say otherwise (no usable station reading, but evidence for the segment
+    /// upstream: see [`super::blockage`]).
+    pub empty: bool,
     pub usual: Usual,
 }
 
@@ -106,6 +110,7 @@ impl Facts {
         f(buf, self.station.and_then(|s| s.occ_2ago));
         f(buf, self.station.and_then(|s| s.speed_drop));
         buf.extend_from_slice(&self.usual.0);
+        buf.push(u8::from(self.empty));
     }
 
     /// Reads what [`Facts::encode`] wrote, advancing `bytes`; None when they are not facts.
@@ -129,6 +134,11 @@ impl Facts {
         let occ_2ago = num(bytes)?;
         let speed_drop = num(bytes)?;
         let usual = Usual(take::<USUAL_BINS>(bytes)?);
+        let empty = match take::<1>(bytes)? {
+            [0] => false,
+            [1] => true,
+            _ => return None,
+        };
         Some(Facts {
             window_start,
             window_end,
@@ -143,6 +153,7 @@ impl Facts {
                 occ_2ago,
                 speed_drop,
             }),
+            empty,
             usual,
         })
     }
@@ -163,6 +174,7 @@ pub(crate) mod tests {
             baseline: Some((90.0, 8.0)),
             seen: Some(speed),
             station: None,
+            empty: false,
             usual: Usual::default(),
         }
     }
@@ -183,6 +195,7 @@ pub(crate) mod tests {
             speed_drop: Some(0.25),
         });
         f.usual.0[3] = 41;
+        f.empty = true;
         let mut buf = Vec::new();
         f.encode(&mut buf);
         let mut rest = buf.as_slice();

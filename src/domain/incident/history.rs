@@ -7,9 +7,11 @@
 //!
 //! A station judges its own data: a window with no reading, with zero volume and zero
 //! occupancy, or repeating exactly the readings of the two windows before it (a stuck loop) is
-//! not used. Zero volume and zero occupancy is also what an empty road behind a blockage reads;
-//! detection sees that through the neighbours (the station reports no usable occupancy, and the
-//! segment upstream is slow), never through this station alone.
+//! not used. Zero volume and zero occupancy is also what an empty road behind a blockage reads:
+//! such a window is passed on as `empty` (unless a probe on the segment shows it is not), and
+//! the blockage test reads it as an empty road when the segment upstream is queued
+//! ([`super::blockage`]) — never this station alone, and never as an occupancy for the pair
+//! algorithms.
 
 use super::baseline::{take, Baseline};
 use super::facts::{Facts, StationFacts};
@@ -112,6 +114,7 @@ impl History {
             })
             .map(|d| (d.mean as f32, d.sd as f32));
         let seen_ok = e.samples > 0 || station.is_some();
+        let empty = e.samples == 0 && e.volume == 0 && e.occupancy == Some(0.0);
         let facts = Facts {
             window_start: e.window_start,
             window_end: e.window_end,
@@ -122,6 +125,7 @@ impl History {
             baseline,
             seen: judged.or(e.speed_kph.filter(|_| seen_ok)).map(|v| v as f32),
             station,
+            empty,
             usual: self.baseline.usual(e.window_start, ff, s.min_history / 3.0),
         };
         if let Some(v) = judged.or(probe_speed) {

@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::baseline::{Usual, USUAL_BINS};
+use super::blockage::{self, Downstream};
 use super::facts::Facts;
 use super::pair::PairMeasures;
 use super::probe::{edge, slowed, ProbeSettings, ProbeView};
@@ -168,6 +169,19 @@ impl Judge<'_> {
             s.weak_edge = !usual && edge(&v, down.as_ref(), p.z_weak, &p);
         }
         s.slowed = view.is_some_and(|v| slowed(&v, &p));
+        // The blockage test judges a segment with no baseline that is not usually slow now.
+        let fresh = own.is_some_and(|f| {
+            f.baseline.is_none() && !blockage::usual_slow(&f.usual, &p) && !net.signalised(j)
+        });
+        s.queued = fresh && view.is_some_and(|v| v.ratio < p.slow_ratio);
+        let below: Vec<Downstream> = downs
+            .iter()
+            .map(|d| Downstream {
+                facts: w.facts.get(d),
+                bottleneck: net.bottleneck(j, *d),
+            })
+            .collect();
+        let bs = self.settings.blockage;
         let zone = std::iter::once(j)
             .chain(ups.iter().copied())
             .chain(downs.iter().copied());
@@ -189,7 +203,8 @@ impl Judge<'_> {
             })
             .collect();
         self.with_state(j, |state| {
-            let before = (state.run, state.since);
+            let before = (state.run, state.blockage, state.since);
+            (s.blockage_edge, s.blockage) = state.blockage.step(w.end, own, &below, fresh, &bs);
             let mut changed = false;
             for (i, m) in stations.iter().enumerate() {
                 let old = state.pairs.get(i).copied().unwrap_or_default();
@@ -217,7 +232,10 @@ impl Judge<'_> {
             } else {
                 None
             };
-            ((), changed || before != (state.run, state.since))
+            (
+                (),
+                changed || before != (state.run, state.blockage, state.since),
+            )
         });
         s
     }

@@ -27,11 +27,14 @@
 //! - [`probe`]: probe speed against the segment's own time-of-day baseline (SND z-score), with
 //!   a downstream-discontinuity test that tells an incident from recurrent congestion, and
 //!   persistence;
+//! - [`blockage`]: a queue before a clear or empty road from the catalogue and physics alone,
+//!   for segments without a baseline yet (the first day, sparse sensors, closures);
 //! - [`pair`]: California #7/#8 and APID on detector station pairs from the topology;
 //! - [`reports`]: report corroboration and expiry;
 //! - [`signals`]: what each algorithm says about a segment in a window, and the decision rules.
 
 pub mod baseline;
+pub mod blockage;
 pub mod episode;
 pub mod facts;
 pub mod history;
@@ -187,6 +190,7 @@ impl Report {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectSettings {
     pub probe: probe::ProbeSettings,
+    pub blockage: blockage::BlockageSettings,
     pub lifecycle: episode::LifecycleSettings,
     /// How long a report waits for a measurement to confirm it.
     pub report_ttl_ms: i64,
@@ -198,6 +202,7 @@ impl Default for DetectSettings {
     fn default() -> Self {
         Self {
             probe: probe::ProbeSettings::default(),
+            blockage: blockage::BlockageSettings::default(),
             lifecycle: episode::LifecycleSettings::default(),
             report_ttl_ms: 20 * 60_000,
             algorithms: vec![Algorithm::Combined],

@@ -72,6 +72,10 @@ pub struct Network {
     index: HashMap<String, u32>,
     down: Rows,
     up: Rows,
+    /// Lanes of each node from the catalogue (0: unknown).
+    lanes: Vec<u8>,
+    /// Whether each node ends at a traffic signal.
+    signalised: Vec<bool>,
 }
 
 impl Network {
@@ -109,7 +113,20 @@ impl Network {
             );
         }
         let reversed: Vec<(u32, u32)> = links.iter().map(|&(a, b)| (b, a)).collect();
+        let info = |id: &String| catalog.get(id);
         Network {
+            lanes: ids
+                .iter()
+                .map(|id| {
+                    info(id)
+                        .and_then(|s| s.lanes)
+                        .map_or(0, |l| l.min(255) as u8)
+                })
+                .collect(),
+            signalised: ids
+                .iter()
+                .map(|id| info(id).is_some_and(|s| s.signal.is_some()))
+                .collect(),
             down: Rows::build(ids.len(), &links),
             up: Rows::build(ids.len(), &reversed),
             ids,
@@ -146,6 +163,19 @@ impl Network {
     /// Segments directly upstream of `i`, by index.
     pub fn upstream(&self, i: u32) -> &[u32] {
         self.up.of(i)
+    }
+
+    /// Whether the catalogue makes `d` (directly downstream of `i`) a bottleneck for traffic
+    /// from `i`: fewer lanes than `i` (both known), or fed by several segments (a merge).
+    pub fn bottleneck(&self, i: u32, d: u32) -> bool {
+        let lanes = |n: u32| self.lanes.get(n as usize).copied().unwrap_or(0);
+        let drop = lanes(d) > 0 && lanes(i) > 0 && lanes(d) < lanes(i);
+        drop || self.upstream(d).len() > 1
+    }
+
+    /// Whether `i` ends at a traffic signal (catalogue `signal_cycle_s`).
+    pub fn signalised(&self, i: u32) -> bool {
+        self.signalised.get(i as usize).copied().unwrap_or(false)
     }
 
     /// Whether `j` is directly downstream of `i`.
@@ -215,6 +245,19 @@ mod tests {
         assert!(n.is_downstream(a, b) && !n.is_downstream(b, a));
         assert_eq!(n.index("unknown"), None);
         assert!(n.downstream(99).is_empty(), "out of range: no neighbours");
+    }
+
+    #[test]
+    fn bottlenecks_and_signals_from_the_catalogue() {
+        let n = net("segment_id,free_flow_kph,lanes,length_m,downstream,signal_cycle_s,signal_green_s\n\
+             a,100,3,500,b,,\nb,100,3,500,c,,\nc,100,2,500,m,,\nr,60,,500,m,,\nm,100,3,500,,90,50\n");
+        let i = |id: &str| n.index(id).unwrap();
+        assert!(!n.bottleneck(i("a"), i("b")), "3 lanes to 3");
+        assert!(n.bottleneck(i("b"), i("c")), "a lane drop");
+        assert!(n.bottleneck(i("c"), i("m")), "m merges c and r");
+        assert!(n.bottleneck(i("r"), i("m")), "lanes unknown, still a merge");
+        assert!(n.signalised(i("m")) && !n.signalised(i("c")));
+        assert!(!n.signalised(99), "out of range");
     }
 
     #[test]

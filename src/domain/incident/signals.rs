@@ -8,7 +8,9 @@
 //!    pending or alarmed) or a report agrees — one window sooner, or
 //! 3. California #8 confirms and the probes agree weakly (`z_weak`) or cannot tell (too few
 //!    samples, no baseline yet, or a baseline too wide to judge by), or
-//! 4. a report exists and the probes agree weakly.
+//! 4. a report exists and the probes agree weakly, or
+//! 5. the blockage test alarms (a queue before a clear or empty road, on a segment with no
+//!    baseline yet: [`super::blockage`]).
 //!
 //! APID alone is not trusted by it: at a recurrent bottleneck its incident test holds every
 //! rush hour (high occupancy upstream, low downstream), so it only ever speeds up a probe edge
@@ -38,6 +40,11 @@ pub struct Signals {
     pub weak_edge: bool,
     pub slowed: bool,
     pub probe_alarm: bool,
+    /// A blockage edge in this window, and the blockage test's alarm.
+    pub blockage_edge: bool,
+    pub blockage: bool,
+    /// Slow (below `slow_ratio`) on a segment the blockage test judges: still impacted.
+    pub queued: bool,
     pub california: bool,
     pub cal_tentative: bool,
     pub apid: bool,
@@ -49,7 +56,12 @@ pub struct Signals {
 
 impl Signals {
     pub fn any(&self) -> bool {
-        self.probe_edge || self.cal_tentative || self.california || self.apid_pending || self.apid
+        self.probe_edge
+            || self.blockage_edge
+            || self.cal_tentative
+            || self.california
+            || self.apid_pending
+            || self.apid
     }
 
     /// The tests that raise an incident under `algorithm`, or None.
@@ -67,6 +79,7 @@ impl Signals {
                     || (self.probe_edge && (pair_early || report))
                     || (self.california && (self.weak_edge || self.uninformative))
                     || (report && self.weak_edge)
+                    || self.blockage
             }
         };
         fired.then(|| self.tests())
@@ -81,6 +94,7 @@ impl Signals {
                 "probe_edge",
             ),
             (self.weak_edge && !self.probe_edge, "probe_weak"),
+            (self.blockage, "blockage"),
             (self.california, "california"),
             (self.cal_tentative, "california_tentative"),
             (self.apid, "apid"),
@@ -101,7 +115,7 @@ impl Signals {
             Algorithm::Probe => probe,
             Algorithm::California => self.california,
             Algorithm::Apid => self.apid,
-            Algorithm::Combined => probe || self.california || self.apid,
+            Algorithm::Combined => probe || self.queued || self.california || self.apid,
         }
     }
 
@@ -109,7 +123,7 @@ impl Signals {
     /// report, a queue upstream), at most 0.99.
     pub fn confidence(&self, z_weak: f64) -> f64 {
         let kinds = [
-            self.probe_edge || self.weak_edge,
+            self.probe_edge || self.weak_edge || self.blockage_edge,
             self.california || self.apid,
             !self.reports.is_empty(),
             self.up_z.is_some_and(|z| z <= -z_weak),
@@ -186,5 +200,15 @@ mod tests {
             None,
             "a report alone"
         );
+        let blockage = Signals {
+            blockage: true,
+            blockage_edge: true,
+            queued: true,
+            ..Signals::default()
+        };
+        assert_eq!(blockage.decide(Algorithm::Combined), Some(vec!["blockage"]));
+        assert_eq!(blockage.decide(Algorithm::Probe), None);
+        assert!(blockage.impacted(Algorithm::Combined));
+        assert!((blockage.confidence(1.5) - 0.65).abs() < 1e-9);
     }
 }

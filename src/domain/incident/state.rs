@@ -7,24 +7,29 @@
 //! cleared. All of it is small and fixed-size except reports and raised incidents, which are
 //! rare. A state that returns to its default is dropped (a tombstone in the changelog).
 //!
-//! Binary form, version 1: `[1] run:u8 since:i64 n:u8 (california:2 apid:3)×n m:u8
-//! (episode:10)×m len:u32 json(reports, raised)`; `i64::MIN` stands for "none".
+//! Binary form, version 2: `[2] run:u8 blockage_run:u8 clear_at:i64 since:i64 n:u8
+//! (california:2 apid:3)×n m:u8 (episode:10)×m len:u32 json(reports, raised)`; `i64::MIN`
+//! stands for "none". Version 1 (without the two blockage fields) still decodes, so a
+//! changelog written before the blockage test restores.
 
 use serde::{Deserialize, Serialize};
 
 use super::baseline::take;
+use super::blockage::BlockageRun;
 use super::episode::Episode;
 use super::pair::{Apid, California};
 use super::probe::ProbeRun;
 use super::{IncidentEvent, Report};
 use crate::domain::event::EpochMillis;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const NONE: i64 = i64::MIN;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SegState {
     pub run: ProbeRun,
+    /// The blockage test's counter and downstream memory.
+    pub blockage: BlockageRun,
     /// Start of the first window of the current run of signals (an anomaly's start).
     pub since: Option<EpochMillis>,
     /// California and APID of the pair (this segment, its `i`-th downstream segment).
@@ -46,6 +51,7 @@ struct Rare {
 impl SegState {
     pub fn is_default(&self) -> bool {
         self.run == ProbeRun::default()
+            && self.blockage == BlockageRun::default()
             && self.since.is_none()
             && self
                 .pairs
@@ -69,6 +75,8 @@ impl SegState {
         buf.clear();
         buf.push(VERSION);
         buf.push(self.run.run);
+        buf.push(self.blockage.run);
+        buf.extend_from_slice(&self.blockage.clear_at.unwrap_or(NONE).to_le_bytes());
         buf.extend_from_slice(&self.since.unwrap_or(NONE).to_le_bytes());
         buf.push(self.pairs.len().min(255) as u8);
         for (c, a) in self.pairs.iter().take(255) {
@@ -95,11 +103,20 @@ impl SegState {
     /// Reads what [`SegState::encode`] wrote; None when the bytes are not such a state.
     pub fn decode(mut bytes: &[u8]) -> Option<SegState> {
         let b = &mut bytes;
-        if take::<1>(b)? != [VERSION] {
+        let version = take::<1>(b)?[0];
+        if version != VERSION && version != 1 {
             return None;
         }
         let run = ProbeRun {
             run: take::<1>(b)?[0],
+        };
+        let blockage = if version == 1 {
+            BlockageRun::default()
+        } else {
+            BlockageRun {
+                run: take::<1>(b)?[0],
+                clear_at: Some(i64::from_le_bytes(take(b)?)).filter(|v| *v != NONE),
+            }
         };
         let since = Some(i64::from_le_bytes(take(b)?)).filter(|v| *v != NONE);
         let n = take::<1>(b)?[0] as usize;
@@ -123,6 +140,7 @@ impl SegState {
         };
         b.is_empty().then_some(SegState {
             run,
+            blockage,
             since,
             pairs,
             episodes,
@@ -192,7 +210,17 @@ mod tests {
         assert!(!s.is_default());
         let mut buf = Vec::new();
         s.encode(&mut buf);
-        assert_eq!(buf.len(), 1 + 1 + 8 + 1 + 5 + 1 + 20 + 4);
+        assert_eq!(buf.len(), 1 + 1 + 9 + 8 + 1 + 5 + 1 + 20 + 4);
+        assert_eq!(SegState::decode(&buf), Some(s.clone()));
+        // Version 1 had no blockage fields: it still decodes, with a default counter.
+        let mut v1 = vec![1, buf[1]];
+        v1.extend_from_slice(&buf[11..]);
+        assert_eq!(SegState::decode(&v1), Some(s.clone()));
+        s.blockage = BlockageRun {
+            run: 2,
+            clear_at: Some(30_000),
+        };
+        s.encode(&mut buf);
         assert_eq!(SegState::decode(&buf), Some(s.clone()));
         s.since = Some(1_000);
         s.reports.push(Report {
@@ -204,7 +232,7 @@ mod tests {
         s.encode(&mut buf);
         assert_eq!(SegState::decode(&buf), Some(s));
         assert_eq!(SegState::decode(&buf[..buf.len() - 1]), None, "truncated");
-        assert_eq!(SegState::decode(&[2]), None, "another version");
+        assert_eq!(SegState::decode(&[3]), None, "another version");
         let mut extra = buf.clone();
         extra.push(0);
         assert_eq!(SegState::decode(&extra), None, "trailing bytes");
