@@ -11,6 +11,10 @@
 //!   on it says otherwise); or, unseen now, last seen clear within `recall_s` (at 1–3 %
 //!   penetration most windows of a starved segment have no probe at all).
 //!
+//! A queue discharging behind a cleared blockage makes the same edge, moving upstream: there
+//! the segment downstream was itself queued a moment ago. So a segment whose downstream was
+//! seen queued within `recall_s` has no edge; a blockage's downstream was never queued.
+//!
 //! The alarm needs edges over `persist_s` of windows in a row (a window that cannot tell
 //! neither counts nor resets), so persistence is the same time whatever the window size.
 //!
@@ -26,7 +30,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Usual, USUAL_BINS};
+use super::baseline::{Usual, USUAL_BINS, USUAL_SPAN};
 use super::facts::Facts;
 use super::probe::ProbeSettings;
 use crate::domain::event::EpochMillis;
@@ -75,6 +79,8 @@ pub struct BlockageRun {
     pub run: u8,
     /// End of the last window in which a downstream segment was seen clear.
     pub clear_at: Option<EpochMillis>,
+    /// End of the last window in which a downstream segment was seen queued.
+    pub queued_at: Option<EpochMillis>,
 }
 
 /// One downstream neighbour as the test reads it in this window.
@@ -85,10 +91,12 @@ pub struct Downstream<'a> {
     pub bottleneck: bool,
 }
 
-/// Whether the segment is usually slow (below `slow_ratio`) in some bin within ± 30 minutes
-/// of this time of day: a recurrent queue the history knows of, not the test's business.
+/// Whether the segment is usually slow (below `slow_ratio`) in some bin of the next 30
+/// minutes of the day: a recurrent queue the history knows of, not the test's business. Only
+/// the bins ahead count: today has not reached them, so they hold earlier days alone, while
+/// the window's own bin and those before it fill within minutes with today's incident.
 pub fn usual_slow(usual: &Usual, p: &ProbeSettings) -> bool {
-    (0..USUAL_BINS).any(|k| usual.ratio(k).is_some_and(|r| r < p.slow_ratio))
+    (USUAL_SPAN + 1..USUAL_BINS).any(|k| usual.ratio(k).is_some_and(|r| r < p.slow_ratio))
 }
 
 /// `j` is queued in this window (None: no judged speed).
@@ -129,15 +137,23 @@ impl BlockageRun {
         } else if seen {
             self.clear_at = None;
         }
-        let recalled = self
-            .clear_at
-            .is_some_and(|t| end - t <= i64::from(s.recall_s) * 1000);
+        let down_queued = downs
+            .iter()
+            .any(|d| d.facts.is_some_and(|f| queued(f, s) == Some(true)));
+        if down_queued {
+            self.queued_at = Some(end);
+        }
+        let within =
+            |t: Option<EpochMillis>| t.is_some_and(|t| end - t <= i64::from(s.recall_s) * 1000);
+        // A queue discharging behind a cleared blockage: the road after it was queued lately.
+        let discharging = within(self.queued_at);
+        let recalled = within(self.clear_at);
         if !judged || !s.enabled {
             self.run = 0;
             return (false, false);
         }
         let q = here.and_then(|f| queued(f, s));
-        let edge = q == Some(true) && (now || recalled);
+        let edge = q == Some(true) && (now || recalled) && !discharging;
         match q {
             Some(true) if edge => self.run = self.run.saturating_add(1),
             Some(_) => self.run = 0,
@@ -175,9 +191,46 @@ mod tests {
         let mut u = Usual::default();
         assert!(!usual_slow(&u, &p), "nothing seen yet");
         u.0[0] = 91; // ratio 0.90
+        u.0[USUAL_SPAN] = 21; // ratio 0.20 now: today's own queue, perhaps
         assert!(!usual_slow(&u, &p));
-        u.0[USUAL_BINS - 1] = 31; // ratio 0.30, half an hour later
+        u.0[USUAL_BINS - 1] = 31; // ratio 0.30, half an hour later: earlier days
         assert!(usual_slow(&u, &p));
+    }
+
+    #[test]
+    fn a_discharging_queue_is_no_blockage() {
+        let s = BlockageSettings::default();
+        let mut r = BlockageRun::default();
+        // The segment downstream was queued (20 km/h) and now runs free: the front of a
+        // queue discharging upstream, not a new blockage; 300 s later it would be one.
+        r.step(
+            W,
+            Some(&win(0, 20.0)),
+            &[down(Some(&win(0, 20.0)), false)],
+            true,
+            &s,
+        );
+        let free = win(W, 90.0);
+        assert!(
+            !r.step(
+                2 * W,
+                Some(&win(W, 20.0)),
+                &[down(Some(&free), false)],
+                true,
+                &s
+            )
+            .0
+        );
+        assert!(
+            r.step(
+                12 * W,
+                Some(&win(W, 20.0)),
+                &[down(Some(&free), false)],
+                true,
+                &s
+            )
+            .0
+        );
     }
 
     #[test]
@@ -261,7 +314,7 @@ mod tests {
         // No judged speed: nothing counts, nothing resets.
         let mut r = BlockageRun {
             run: 1,
-            clear_at: None,
+            ..BlockageRun::default()
         };
         let mut unjudged = win(0, 10.0);
         unjudged.judged = None;

@@ -7,7 +7,7 @@
 //! cleared. All of it is small and fixed-size except reports and raised incidents, which are
 //! rare. A state that returns to its default is dropped (a tombstone in the changelog).
 //!
-//! Binary form, version 2: `[2] run:u8 blockage_run:u8 clear_at:i64 since:i64 n:u8
+//! Binary form, version 2: `[2] run:u8 blockage_run:u8 clear_at:i64 queued_at:i64 since:i64 n:u8
 //! (california:2 apid:3)×n m:u8 (episode:10)×m len:u32 json(reports, raised)`; `i64::MIN`
 //! stands for "none". Version 1 (without the two blockage fields) still decodes, so a
 //! changelog written before the blockage test restores.
@@ -77,6 +77,7 @@ impl SegState {
         buf.push(self.run.run);
         buf.push(self.blockage.run);
         buf.extend_from_slice(&self.blockage.clear_at.unwrap_or(NONE).to_le_bytes());
+        buf.extend_from_slice(&self.blockage.queued_at.unwrap_or(NONE).to_le_bytes());
         buf.extend_from_slice(&self.since.unwrap_or(NONE).to_le_bytes());
         buf.push(self.pairs.len().min(255) as u8);
         for (c, a) in self.pairs.iter().take(255) {
@@ -116,6 +117,7 @@ impl SegState {
             BlockageRun {
                 run: take::<1>(b)?[0],
                 clear_at: Some(i64::from_le_bytes(take(b)?)).filter(|v| *v != NONE),
+                queued_at: Some(i64::from_le_bytes(take(b)?)).filter(|v| *v != NONE),
             }
         };
         let since = Some(i64::from_le_bytes(take(b)?)).filter(|v| *v != NONE);
@@ -210,15 +212,16 @@ mod tests {
         assert!(!s.is_default());
         let mut buf = Vec::new();
         s.encode(&mut buf);
-        assert_eq!(buf.len(), 1 + 1 + 9 + 8 + 1 + 5 + 1 + 20 + 4);
+        assert_eq!(buf.len(), 1 + 1 + 17 + 8 + 1 + 5 + 1 + 20 + 4);
         assert_eq!(SegState::decode(&buf), Some(s.clone()));
         // Version 1 had no blockage fields: it still decodes, with a default counter.
         let mut v1 = vec![1, buf[1]];
-        v1.extend_from_slice(&buf[11..]);
+        v1.extend_from_slice(&buf[19..]);
         assert_eq!(SegState::decode(&v1), Some(s.clone()));
         s.blockage = BlockageRun {
             run: 2,
             clear_at: Some(30_000),
+            queued_at: None,
         };
         s.encode(&mut buf);
         assert_eq!(SegState::decode(&buf), Some(s.clone()));
