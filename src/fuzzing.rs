@@ -434,6 +434,7 @@ mod tests {
         use crate::codec::routed::{encode_batch, encode_mark};
         use crate::domain::event::RawEvent;
         use crate::domain::incident::facts::Facts;
+        use crate::domain::incident::blockage::BlockageRun;
         use crate::domain::incident::probe::ProbeRun;
         use crate::domain::incident::state::SegState;
         use crate::domain::incident::watermark::Mark;
@@ -490,6 +491,11 @@ mod tests {
         seeds.push(buf.clone());
         let busy = SegState {
             run: ProbeRun { run: 3 },
+            blockage: BlockageRun {
+                run: 1,
+                clear_at: Some(t0),
+                queued_at: None,
+            },
             since: Some(t0),
             pairs: vec![Default::default(); 2],
             episodes: Vec::new(),
