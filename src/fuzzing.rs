@@ -433,8 +433,8 @@ mod tests {
     fn write_binary_seeds() {
         use crate::codec::routed::{encode_batch, encode_mark};
         use crate::domain::event::RawEvent;
-        use crate::domain::incident::facts::Facts;
         use crate::domain::incident::blockage::BlockageRun;
+        use crate::domain::incident::facts::Facts;
         use crate::domain::incident::probe::ProbeRun;
         use crate::domain::incident::state::SegState;
         use crate::domain::incident::watermark::Mark;

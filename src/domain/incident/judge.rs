@@ -16,13 +16,13 @@ use super::baseline::{Usual, USUAL_BINS};
 use super::blockage::{self, Downstream};
 use super::facts::Facts;
 use super::pair::PairMeasures;
-use super::probe::{edge, slowed, ProbeSettings, ProbeView};
+use super::probe::{edge, slowed, ProbeSettings};
 use super::reports;
 use super::route::Routing;
 use super::signals::Signals;
 use super::state::SegState;
 use super::task::Segments;
-use super::{Algorithm, DetectSettings, Evidence, IncidentEvent, Severity, Status};
+use super::{Algorithm, DetectSettings, IncidentEvent, Severity, Status};
 use crate::domain::event::EpochMillis;
 use crate::domain::output::round;
 
@@ -395,7 +395,7 @@ impl Judge<'_> {
             cleared_at: None,
             algorithm: a,
             confidence: round(s.confidence(self.settings.probe.z_weak), 2),
-            evidence: evidence(s, s.decide(a).unwrap_or_default()),
+            evidence: s.evidence(s.decide(a).unwrap_or_default()),
         }
     }
 }
@@ -413,24 +413,4 @@ fn usual_edge(here: &Usual, downs: &[&Usual], has_downstream: bool, p: &ProbeSet
                 .iter()
                 .any(|d| d.ratio(k).is_some_and(|rd| rd - r >= p.gap_ratio))
     })
-}
-
-fn evidence(s: &Signals, tests: Vec<&'static str>) -> Evidence {
-    let r = |v: f64| round(v, 2);
-    let z = |v: &ProbeView| v.z();
-    Evidence {
-        tests: tests.into_iter().map(String::from).collect(),
-        speed_kph: s.view.map(|v| r(v.speed)),
-        baseline_kph: s.view.and_then(|v| v.dev).map(|d| r(d.mean)),
-        z: s.view.as_ref().and_then(z).map(r),
-        downstream_speed_kph: s.down.map(|v| r(v.speed)),
-        downstream_z: s.down.as_ref().and_then(z).map(r),
-        upstream_z: s.up_z.map(r),
-        occdf: s.pair.map(|m| r(m.occdf)),
-        occrdf: s.pair.map(|m| r(m.occrdf)),
-        docctd: s.pair.and_then(|m| m.docctd).map(r),
-        docc: s.pair.map(|m| r(m.docc)),
-        reports: s.reports.clone(),
-        extent: 1,
-    }
 }

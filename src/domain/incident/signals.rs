@@ -19,7 +19,8 @@
 
 use super::pair::PairMeasures;
 use super::probe::ProbeView;
-use super::Algorithm;
+use super::{Algorithm, Evidence};
+use crate::domain::output::round;
 
 #[derive(Debug, Clone, Default)]
 pub struct Signals {
@@ -130,6 +131,30 @@ impl Signals {
         ];
         let n = kinds.iter().filter(|k| **k).count() as f64;
         (0.5 + 0.15 * n).min(0.99)
+    }
+}
+
+impl Signals {
+    /// The numbers a decision on these signals rests on, with the tests that fired.
+    pub fn evidence(&self, tests: Vec<&'static str>) -> Evidence {
+        let s = self;
+        let r = |v: f64| round(v, 2);
+        let z = |v: &ProbeView| v.z();
+        Evidence {
+            tests: tests.into_iter().map(String::from).collect(),
+            speed_kph: s.view.map(|v| r(v.speed)),
+            baseline_kph: s.view.and_then(|v| v.dev).map(|d| r(d.mean)),
+            z: s.view.as_ref().and_then(z).map(r),
+            downstream_speed_kph: s.down.map(|v| r(v.speed)),
+            downstream_z: s.down.as_ref().and_then(z).map(r),
+            upstream_z: s.up_z.map(r),
+            occdf: s.pair.map(|m| r(m.occdf)),
+            occrdf: s.pair.map(|m| r(m.occrdf)),
+            docctd: s.pair.and_then(|m| m.docctd).map(r),
+            docc: s.pair.map(|m| r(m.docc)),
+            reports: s.reports.clone(),
+            extent: 1,
+        }
     }
 }
 
