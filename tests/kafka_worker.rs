@@ -1,6 +1,7 @@
 //! The worker against a real Apache Kafka broker: its committed output equals
 //! `roadpulse replay --partitions N` on the same input, with one worker, with two workers
-//! sharing the partitions, with poison records in the input, and across a SIGTERM and restart.
+//! sharing the partitions, with poison records in the input, and across a SIGTERM and restart
+//! or a kill -9 (with poison records between the committed offset and the position).
 
 mod common;
 
@@ -298,6 +299,110 @@ fn exactly_once_kill_9_mid_run_then_restart_neither_loses_nor_repeats() {
         "read_committed sees every window once, even after kill -9"
     );
     assert_same(&expected, &got, &[]);
+    w2.stop();
+}
+
+/// Poison records between a worker's committed offset and its position when it is killed:
+/// the records above the committed offset are read again by its successor, and a dead letter
+/// must still reach the DLQ exactly once (read_committed): once for a record whose dead letter
+/// was committed before the kill (below the committed checkpoint's position), once for one
+/// whose dead letter died with the killed transaction.
+#[test]
+fn exactly_once_kill_9_with_poison_between_commit_and_position_dead_letters_each_once() {
+    let setup = Setup::new("dlqkill", PARTITIONS, None);
+    let records = workload(30_000, 0.01, 6);
+    let (first, second) = records.split_at(records.len() / 2);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let same_identity = "kafka.instance_id=\"dlqkill-worker\"";
+    let port = free_port();
+    let listen = format!("http.listen=\"127.0.0.1:{port}\"");
+
+    // One commit 20 s after the start, then none before the kill: the second half is read
+    // and dead-lettered inside the open transaction.
+    let w1_sets = [
+        same_identity,
+        "window.idle_timeout=\"0s\"",
+        "kafka.commit_interval=\"20s\"",
+        listen.as_str(),
+    ];
+    let mut w1 = setup.start_worker("w1", &w1_sets);
+    produce(&setup.bootstrap, &setup.input, first);
+    read_finals(&setup, 20, Duration::from_secs(90));
+    produce(&setup.bootstrap, &setup.input, second);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(
+        &http_get(port, "/metrics"),
+        "roadpulse_events_consumed_total",
+    ) < records.len() as f64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "w1 read everything:\n{}",
+            w1.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let committed = committed_and_end(&setup.bootstrap, &setup.group, &setup.input, PARTITIONS);
+    w1.kill();
+
+    let input = read_topic(
+        &setup.bootstrap,
+        &setup.input,
+        Duration::from_secs(60),
+        |rs| rs.len() >= records.len(),
+    );
+    let poison_values: std::collections::HashSet<&[u8]> = records
+        .iter()
+        .filter(|r| r.poison)
+        .map(|r| r.value.as_slice())
+        .collect();
+    let poison: std::collections::BTreeSet<(i32, i64)> = input
+        .iter()
+        .filter(|r| {
+            r.value
+                .as_deref()
+                .is_some_and(|v| poison_values.contains(v))
+        })
+        .map(|r| (r.partition, r.offset))
+        .collect();
+    let read_again = poison
+        .iter()
+        .filter(|(p, o)| *o >= committed[*p as usize].0)
+        .count();
+    assert!(
+        read_again > 10 && read_again < poison.len(),
+        "poison records on both sides of the committed offsets ({read_again} of {} above): {committed:?}",
+        poison.len()
+    );
+
+    let mut w2 = setup.start_worker("w2", &[same_identity]);
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(repeats, 0, "every window once");
+    assert_same(&expected, &got, &[]);
+    let dead = read_topic(
+        &setup.bootstrap,
+        &setup.dlq,
+        Duration::from_secs(60),
+        |rs| rs.len() >= poison.len(),
+    );
+    let mut origins: Vec<(i32, i64)> = dead
+        .iter()
+        .map(|d| {
+            let p = d.headers["roadpulse.source.partition"].parse().unwrap();
+            let o = d.headers["roadpulse.source.offset"].parse().unwrap();
+            (p, o)
+        })
+        .collect();
+    origins.sort();
+    let once: std::collections::BTreeSet<(i32, i64)> = origins.iter().copied().collect();
+    assert_eq!(
+        origins.len(),
+        once.len(),
+        "no poison record is dead-lettered twice ({} letters, {} records)",
+        origins.len(),
+        once.len()
+    );
+    assert_eq!(once, poison, "every poison record is dead-lettered");
     w2.stop();
 }
 

@@ -223,6 +223,12 @@ impl Task {
         Ok(())
     }
 
+    /// Whether the record at `offset` was read before the checkpoint this task resumed from:
+    /// everything it led to (a dead letter included) is committed already.
+    pub fn replayed(&self, offset: i64) -> bool {
+        self.replay_until.is_some_and(|p| offset < p)
+    }
+
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
     /// clock (for the idle timeout); replay passes the event time.
     pub fn on_event(
@@ -242,7 +248,7 @@ impl Task {
         };
         self.close_windows(out);
         match outcome {
-            Outcome::Late if self.replay_until.is_some_and(|p| offset < p) => Outcome::Replayed,
+            Outcome::Late if self.replayed(offset) => Outcome::Replayed,
             other => other,
         }
     }

@@ -254,6 +254,7 @@ impl Loop {
             Ok((assigned.task.on_event(origin.offset, e, now, out), e.ts))
         });
         let stream_time = assigned.task.stream_time();
+        let replayed = assigned.task.replayed(origin.offset);
         match result.and_then(|admitted| admitted.map_err(DecodeError::Invalid)) {
             Ok((Outcome::Late, ts)) => {
                 telemetry::late_event(&self.metrics, origin, ts, stream_time)
@@ -265,6 +266,8 @@ impl Loop {
                 self.unavailable = Some(format!("cannot decode a record of {topic}: {why}"));
                 return;
             }
+            // Read again after a restart or a rewind: its dead letter is committed already.
+            Err(DecodeError::Invalid(_)) if replayed => {}
             Err(DecodeError::Invalid(err)) => {
                 telemetry::poison_record(&self.metrics, origin, &err);
                 let (key, value) = (msg.key(), msg.payload());
