@@ -10,27 +10,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
+use roadpulse::sim::generator;
 
 const PARTITIONS: i32 = 4;
-const SEGMENTS: u32 = 40;
-
-fn workload(events: u64, poison: f64, seed: u64) -> Vec<generator::Record> {
-    let cfg = WorkloadConfig {
-        segments: SEGMENTS,
-        events_per_sec: 1_000.0,
-        poison_ratio: poison,
-        disorder_ms: 1_000,
-        congestion_period_ms: 20_000,
-        seed,
-        ..WorkloadConfig::default()
-    };
-    Workload::new(cfg).take(events)
-}
 
 fn catalog_csv() -> String {
     let mut csv = String::from("segment_id,free_flow_kph\n");
-    for i in 0..SEGMENTS {
+    for i in 0..TRAFFIC_SEGMENTS {
         csv.push_str(&format!(
             "{},{}\n",
             generator::segment_id(i),
@@ -93,7 +79,7 @@ fn metric(text: &str, name: &str) -> f64 {
 #[test]
 fn one_worker_equals_replay_and_exports_valid_metrics() {
     let setup = Setup::new("one", PARTITIONS, None);
-    let records = workload(20_000, 0.0, 1);
+    let records = traffic(20_000, 0.0, 1);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let port = free_port();
     let listen = format!("http.listen=\"127.0.0.1:{port}\"");
@@ -146,7 +132,7 @@ fn one_worker_equals_replay_and_exports_valid_metrics() {
 #[test]
 fn two_workers_split_partitions_and_together_equal_replay() {
     let setup = Setup::new("two", PARTITIONS, Some(&catalog_csv()));
-    let records = workload(20_000, 0.0, 2);
+    let records = traffic(20_000, 0.0, 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     // Input partitions only (no detection stage), so that the split is of the input.
     let only_input = ["incidents.enabled=false"];
@@ -184,7 +170,7 @@ fn two_workers_split_partitions_and_together_equal_replay() {
 #[test]
 fn poison_records_go_to_the_dlq_with_their_origin_and_the_rest_is_processed() {
     let setup = Setup::new("poison", PARTITIONS, None);
-    let records = workload(20_000, 0.01, 3);
+    let records = traffic(20_000, 0.01, 3);
     let poison: Vec<&generator::Record> = records.iter().filter(|r| r.poison).collect();
     assert!(poison.len() > 100);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
@@ -235,7 +221,7 @@ fn poison_records_go_to_the_dlq_with_their_origin_and_the_rest_is_processed() {
 #[test]
 fn sigterm_mid_run_then_restart_loses_no_window() {
     let setup = Setup::new("restart", PARTITIONS, None);
-    let records = workload(30_000, 0.0, 4);
+    let records = traffic(30_000, 0.0, 4);
     let (first, second) = records.split_at(records.len() / 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
 
@@ -274,7 +260,7 @@ fn sigterm_mid_run_then_restart_loses_no_window() {
 #[test]
 fn exactly_once_kill_9_mid_run_then_restart_neither_loses_nor_repeats() {
     let setup = Setup::new("kill9", PARTITIONS, None);
-    let records = workload(30_000, 0.0, 5);
+    let records = traffic(30_000, 0.0, 5);
     let (first, second) = records.split_at(records.len() / 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let same_identity = "kafka.instance_id=\"kill9-worker\"";
@@ -310,7 +296,7 @@ fn exactly_once_kill_9_mid_run_then_restart_neither_loses_nor_repeats() {
 #[test]
 fn exactly_once_kill_9_with_poison_between_commit_and_position_dead_letters_each_once() {
     let setup = Setup::new("dlqkill", PARTITIONS, None);
-    let records = workload(30_000, 0.01, 6);
+    let records = traffic(30_000, 0.01, 6);
     let (first, second) = records.split_at(records.len() / 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let same_identity = "kafka.instance_id=\"dlqkill-worker\"";
@@ -409,7 +395,7 @@ fn exactly_once_kill_9_with_poison_between_commit_and_position_dead_letters_each
 #[test]
 fn a_second_worker_with_the_same_identity_fences_the_first() {
     let setup = Setup::new("fence", PARTITIONS, Some(&catalog_csv()));
-    let records = workload(20_000, 0.0, 6);
+    let records = traffic(20_000, 0.0, 6);
     let (first, second) = records.split_at(records.len() / 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let identity = "kafka.instance_id=\"twin\"";

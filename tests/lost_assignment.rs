@@ -17,22 +17,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
 
 const PARTITIONS: i32 = 4;
-const SEGMENTS: u32 = 40;
-
-fn workload(seed: u64) -> Vec<generator::Record> {
-    let cfg = WorkloadConfig {
-        segments: SEGMENTS,
-        events_per_sec: 1_000.0,
-        disorder_ms: 1_000,
-        congestion_period_ms: 20_000,
-        seed,
-        ..WorkloadConfig::default()
-    };
-    Workload::new(cfg).take(20_000)
-}
 
 /// The sum of `worker`'s series `name` on `topic` (its `/metrics` at `port`).
 fn counted(port: u16, name: &str, topic: &str) -> f64 {
@@ -83,7 +69,7 @@ fn settled(worker: &Worker, port: u16, name: &str, topic: &str) {
 #[test]
 fn a_worker_that_lost_its_assignment_aborts_its_open_transaction() {
     let setup = Setup::new("lost", PARTITIONS, None);
-    let records = workload(47);
+    let records = traffic(20_000, 0.0, 47);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     produce(&setup.bootstrap, &setup.input, &records);
 

@@ -17,7 +17,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 
-use roadpulse::sim::generator::Record;
+use roadpulse::sim::generator::{Record, Workload, WorkloadConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_roadpulse");
 
@@ -65,6 +65,25 @@ pub fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) {
     for r in results {
         r.expect("topic created");
     }
+}
+
+/// Segments of [`traffic`].
+pub const TRAFFIC_SEGMENTS: u32 = 40;
+
+/// The worker tests' input: `events` records over [`TRAFFIC_SEGMENTS`] segments at 1 000 per
+/// second of event time, 1 s of disorder, a congestion cycle every 20 s, a share `poison` of
+/// poison records.
+pub fn traffic(events: u64, poison: f64, seed: u64) -> Vec<Record> {
+    let cfg = WorkloadConfig {
+        segments: TRAFFIC_SEGMENTS,
+        events_per_sec: 1_000.0,
+        poison_ratio: poison,
+        disorder_ms: 1_000,
+        congestion_period_ms: 20_000,
+        seed,
+        ..WorkloadConfig::default()
+    };
+    Workload::new(cfg).take(events)
 }
 
 /// Produces records keyed by segment with the Java-compatible partitioner, in order.
