@@ -223,6 +223,14 @@ impl Task {
         Ok(())
     }
 
+    /// The last window an event at `ts` belongs to, `(start, end)`: for a late event, the
+    /// one that closed last.
+    pub fn last_window_of(&self, ts: EpochMillis) -> (EpochMillis, EpochMillis) {
+        let spec = self.settings.window;
+        let start = spec.starts_for(ts).last().unwrap_or(ts);
+        (start, spec.end(start))
+    }
+
     /// Whether the record at `offset` was read before the checkpoint this task resumed from:
     /// everything it led to (a dead letter included) is committed already.
     pub fn replayed(&self, offset: i64) -> bool {
