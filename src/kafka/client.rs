@@ -60,8 +60,14 @@ pub fn cooperative(k: &KafkaConfig) -> bool {
 /// joined nor committed to, but librdkafka needs one to assign), committed reads,
 /// end-of-partition events to know when a restore is done.
 pub fn restore_consumer_config(k: &KafkaConfig) -> ClientConfig {
-    let mut c = base(k, "restore");
-    c.set("group.id", format!("{}-state-restore", k.group_id))
+    log_reader(k, "restore", format!("{}-state-restore", k.group_id))
+}
+
+/// A consumer that reads assigned partitions of a transactional log to its end: no group
+/// commits, committed reads, end-of-partition events.
+fn log_reader(k: &KafkaConfig, role: &str, group: String) -> ClientConfig {
+    let mut c = base(k, role);
+    c.set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
@@ -102,14 +108,7 @@ pub fn source_producer_config(k: &KafkaConfig, transactional_id: &str) -> Client
 /// Reads the poller's positions topic back at start: assigned partitions, no group commits,
 /// committed reads, end-of-partition events.
 pub fn source_positions_reader_config(k: &KafkaConfig, poll_id: &str) -> ClientConfig {
-    let mut c = base(k, "poll-positions");
-    c.set("group.id", format!("{poll_id}-positions-reader"))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("fetch.wait.max.ms", "20");
-    passthrough(c, k)
+    log_reader(k, "poll-positions", format!("{poll_id}-positions-reader"))
 }
 
 fn idempotent_producer(k: &KafkaConfig, role: &str) -> ClientConfig {

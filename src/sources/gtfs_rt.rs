@@ -19,7 +19,7 @@ use prost::Message;
 
 use super::fetch::Request;
 use super::reading::{Body, ParseError, Point, Reading, KPH_PER_MPS};
-use super::{ms, Feed, Parsed};
+use super::{answered_ms, Feed, Parsed};
 use crate::config::SourceConfig;
 
 /// Longest time between two positions a speed is derived over.
@@ -124,7 +124,7 @@ impl Feed for GtfsRt {
         let feed = FeedMessage::decode(body)
             .map_err(|e| ParseError::new(format!("not a GTFS-Realtime FeedMessage: {e}")))?;
         let header_ts = feed.header.as_ref().and_then(|h| h.timestamp);
-        let fallback = ms(date.unwrap_or_else(SystemTime::now));
+        let fallback = answered_ms(date);
         let mut out = Parsed::default();
         let mut no_speed = 0;
         for e in feed.entity {

@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::fetch::Request;
-use super::reading::{rfc3339_ms, Body, ParseError, Point, Reading, KPH_PER_MPS};
-use super::{ms, Feed, Parsed};
+use super::reading::{json_answer, rfc3339_ms, Body, ParseError, Point, Reading, KPH_PER_MPS};
+use super::{answered_ms, Area, Feed, Parsed};
 use crate::config::SourceConfig;
 
 #[derive(Deserialize)]
@@ -86,28 +86,22 @@ pub fn answer_time(
 ) -> Result<i64, ParseError> {
     match source_updated {
         Some(t) => rfc3339_ms(t),
-        None => Ok(ms(date.unwrap_or_else(SystemTime::now))),
+        None => Ok(answered_ms(date)),
     }
 }
 
-pub struct HereFlow {
-    url: String,
-    bbox: String,
-}
+pub struct HereFlow(Area);
 
 impl HereFlow {
     pub fn new(cfg: &SourceConfig) -> HereFlow {
-        HereFlow {
-            url: cfg.url().unwrap_or_default().to_string(),
-            bbox: cfg.bbox.clone().unwrap_or_default(),
-        }
+        HereFlow(Area::of(cfg))
     }
 }
 
 impl Feed for HereFlow {
     fn requests(&mut self, _now: SystemTime) -> Vec<Request> {
-        vec![Request::get(&self.url)
-            .query("in", format!("bbox:{}", self.bbox))
+        vec![Request::get(&self.0.url)
+            .query("in", format!("bbox:{}", self.0.bbox))
             .query("locationReferencing", "olr,shape")]
     }
 
@@ -117,8 +111,7 @@ impl Feed for HereFlow {
         body: &[u8],
         date: Option<SystemTime>,
     ) -> Result<Parsed, ParseError> {
-        let a: Answer = serde_json::from_slice(body)
-            .map_err(|e| ParseError::new(format!("not a v7 flow answer: {e}")))?;
+        let a: Answer = json_answer(body, "a v7 flow answer")?;
         let ts = answer_time(a.source_updated.as_deref(), date)?;
         let mut readings = Vec::with_capacity(a.results.len());
         for item in a.results {
@@ -162,10 +155,10 @@ mod tests {
            "currentFlow":{"speed":13.888889,"speedUncapped":14.722222,"freeFlow":13.888889,"jamFactor":1.2,"confidence":0.99,"traversability":"open"}},
           {"location":{"length":120.0,"shape":{"links":[{"points":[{"lat":52.5,"lng":13.4},{"lat":52.501,"lng":13.401}],"length":120.0}]}},
            "currentFlow":{"freeFlow":8.33,"jamFactor":10.0,"confidence":0.8,"traversability":"closed"}}]}"#;
-        let mut f = HereFlow {
+        let mut f = HereFlow(Area {
             url: "http://x/v7/flow".into(),
             bbox: "13.3,52.4,13.5,52.6".into(),
-        };
+        });
         let req = f.requests(SystemTime::now()).remove(0);
         assert_eq!(
             req.shown(),

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::fetch::Request;
 use super::here_flow::{answer_time, Location};
-use super::reading::{rfc3339_ms, Body, ParseError, Reading};
-use super::{Feed, Parsed};
+use super::reading::{json_answer, rfc3339_ms, Body, ParseError, Reading};
+use super::{Area, Feed, Parsed};
 use crate::config::SourceConfig;
 
 #[derive(Deserialize)]
@@ -62,24 +62,18 @@ pub fn category(kind: &str, road_closed: bool) -> &'static str {
     }
 }
 
-pub struct HereIncidents {
-    url: String,
-    bbox: String,
-}
+pub struct HereIncidents(Area);
 
 impl HereIncidents {
     pub fn new(cfg: &SourceConfig) -> HereIncidents {
-        HereIncidents {
-            url: cfg.url().unwrap_or_default().to_string(),
-            bbox: cfg.bbox.clone().unwrap_or_default(),
-        }
+        HereIncidents(Area::of(cfg))
     }
 }
 
 impl Feed for HereIncidents {
     fn requests(&mut self, _now: SystemTime) -> Vec<Request> {
-        vec![Request::get(&self.url)
-            .query("in", format!("bbox:{}", self.bbox))
+        vec![Request::get(&self.0.url)
+            .query("in", format!("bbox:{}", self.0.bbox))
             .query("locationReferencing", "shape")]
     }
 
@@ -89,8 +83,7 @@ impl Feed for HereIncidents {
         body: &[u8],
         date: Option<SystemTime>,
     ) -> Result<Parsed, ParseError> {
-        let a: Answer = serde_json::from_slice(body)
-            .map_err(|e| ParseError::new(format!("not a v7 incidents answer: {e}")))?;
+        let a: Answer = json_answer(body, "a v7 incidents answer")?;
         let fallback = answer_time(a.source_updated.as_deref(), date)?;
         let mut readings = Vec::with_capacity(a.results.len());
         for item in a.results {
@@ -128,10 +121,10 @@ mod tests {
            "incidentDetails":{"id":"384841","originalId":"3879526487457467809","type":"accident","roadClosed":false,"criticality":"major",
              "startTime":"2026-01-01T07:40:00Z","entryTime":"2026-01-01T07:45:30Z","description":{"value":"Accident","language":"en"}}},
           {"location":{},"incidentDetails":{"id":"9","type":"construction","roadClosed":true,"criticality":"minor"}}]}"#;
-        let mut f = HereIncidents {
+        let mut f = HereIncidents(Area {
             url: "http://x/v7/incidents".into(),
             bbox: "13,53,14,54".into(),
-        };
+        });
         let req = f.requests(SystemTime::now()).remove(0);
         let rs = f.parse(&req, answer.as_bytes(), None).unwrap().readings;
         assert_eq!(

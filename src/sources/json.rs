@@ -8,7 +8,9 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::fetch::Request;
-use super::reading::{rfc3339_ms, Body, ParseError, Point, Reading, KPH_PER_MPH, KPH_PER_MPS};
+use super::reading::{
+    json_answer, rfc3339_ms, Body, ParseError, Point, Reading, KPH_PER_MPH, KPH_PER_MPS,
+};
 use super::{Feed, Parsed};
 use crate::config::{JsonMapping, ReadingKind, SourceConfig, SpeedUnit, TimestampUnit};
 
@@ -156,8 +158,7 @@ impl Feed for JsonFeed {
         body: &[u8],
         _: Option<SystemTime>,
     ) -> Result<Parsed, ParseError> {
-        let doc: Value =
-            serde_json::from_slice(body).map_err(|e| ParseError::new(format!("not JSON: {e}")))?;
+        let doc: Value = json_answer(body, "JSON")?;
         let records = doc
             .pointer(&self.m.records)
             .and_then(Value::as_array)

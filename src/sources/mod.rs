@@ -70,6 +70,27 @@ impl Parsed {
     }
 }
 
+/// What a bounding-box preset asks: the source's URL, for its `bbox` (the incident feeds and
+/// HERE flow).
+pub struct Area {
+    pub url: String,
+    pub bbox: String,
+}
+
+impl Area {
+    pub fn of(cfg: &crate::config::SourceConfig) -> Area {
+        Area {
+            url: cfg.url().unwrap_or_default().to_string(),
+            bbox: cfg.bbox.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The time of an answer without one of its own: its `Date` header, else now.
+pub fn answered_ms(date: Option<SystemTime>) -> i64 {
+    ms(date.unwrap_or_else(SystemTime::now))
+}
+
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
     ms(SystemTime::now())

@@ -155,6 +155,14 @@ impl ParseError {
     }
 }
 
+/// A JSON answer read as `T`; `what` names the answer in the error ("not {what}: …").
+pub fn json_answer<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ParseError> {
+    serde_json::from_slice(body).map_err(|e| ParseError::new(format!("not {what}: {e}")))
+}
+
 /// Kilometres per hour in one metre per second.
 pub const KPH_PER_MPS: f64 = 3.6;
 /// Kilometres per hour in one mile per hour.

@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::fetch::Request;
-use super::reading::{Body, ParseError, Point, Reading};
-use super::{ms, Feed, Parsed};
+use super::reading::{json_answer, Body, ParseError, Point, Reading};
+use super::{answered_ms, Feed, Parsed};
 use crate::config::{parse_point, SourceConfig};
 
 #[derive(Deserialize)]
@@ -79,15 +79,14 @@ impl Feed for TomtomFlow {
             .points
             .get(req.tag as usize)
             .ok_or_else(|| ParseError::new("an answer to no configured point"))?;
-        let a: Answer = serde_json::from_slice(body)
-            .map_err(|e| ParseError::new(format!("not a flowSegmentData answer: {e}")))?;
+        let a: Answer = json_answer(body, "a flowSegmentData answer")?;
         let s = a.data;
         let location = point.key();
         let mut keys: Vec<String> = s.openlr.into_iter().collect();
         keys.push(location.clone());
         Ok(Parsed::of(vec![Reading {
             location,
-            ts: ms(date.unwrap_or_else(SystemTime::now)),
+            ts: answered_ms(date),
             keys,
             points: vec![point],
             spread: false,

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::fetch::Request;
-use super::reading::{rfc3339_ms, Body, ParseError, Point, Reading};
-use super::{ms, Feed, Parsed};
+use super::reading::{json_answer, rfc3339_ms, Body, ParseError, Point, Reading};
+use super::{answered_ms, Area, Feed, Parsed};
 use crate::config::SourceConfig;
 
 /// The properties roadpulse reads.
@@ -83,24 +83,18 @@ pub fn geojson_points(geometry: &Value) -> Vec<Point> {
     }
 }
 
-pub struct TomtomIncidents {
-    url: String,
-    bbox: String,
-}
+pub struct TomtomIncidents(Area);
 
 impl TomtomIncidents {
     pub fn new(cfg: &SourceConfig) -> TomtomIncidents {
-        TomtomIncidents {
-            url: cfg.url().unwrap_or_default().to_string(),
-            bbox: cfg.bbox.clone().unwrap_or_default(),
-        }
+        TomtomIncidents(Area::of(cfg))
     }
 }
 
 impl Feed for TomtomIncidents {
     fn requests(&mut self, _now: SystemTime) -> Vec<Request> {
-        vec![Request::get(&self.url)
-            .query("bbox", &self.bbox)
+        vec![Request::get(&self.0.url)
+            .query("bbox", &self.0.bbox)
             .query("fields", FIELDS)
             .query("language", "en-GB")
             .query("timeValidityFilter", "present")]
@@ -112,9 +106,8 @@ impl Feed for TomtomIncidents {
         body: &[u8],
         date: Option<SystemTime>,
     ) -> Result<Parsed, ParseError> {
-        let a: Answer = serde_json::from_slice(body)
-            .map_err(|e| ParseError::new(format!("not an incidentDetails answer: {e}")))?;
-        let fallback = ms(date.unwrap_or_else(SystemTime::now));
+        let a: Answer = json_answer(body, "an incidentDetails answer")?;
+        let fallback = answered_ms(date);
         let mut readings = Vec::with_capacity(a.incidents.len());
         for f in a.incidents {
             let p = f.properties;
@@ -150,10 +143,10 @@ mod tests {
            "properties":{"id":"4d6e0b0f","iconCategory":8,"magnitudeOfDelay":4,"startTime":"2026-01-01T07:10:00Z","lastReportTime":"2026-01-01T07:31:05Z"}},
           {"type":"Feature","geometry":{"type":"Point","coordinates":[4.85,52.42]},
            "properties":{"id":"a1","iconCategory":14,"magnitudeOfDelay":1,"startTime":"2026-01-01T07:00:00Z"}}]}"#;
-        let mut f = TomtomIncidents {
+        let mut f = TomtomIncidents(Area {
             url: "http://x/incidentDetails".into(),
             bbox: "4.8,52.3,4.9,52.5".into(),
-        };
+        });
         let req = f.requests(SystemTime::now()).remove(0);
         let rs = f.parse(&req, answer.as_bytes(), None).unwrap().readings;
         assert_eq!(rs.len(), 2);

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::domain::event::{EpochMillis, EventBody, RawEvent};
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Out<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -63,22 +63,10 @@ pub fn encode_raw(e: &RawEvent<'_>, p: Provenance<'_>, buf: &mut Vec<u8>) {
         kind: "probe",
         segment_id: e.segment_id,
         ts: e.ts,
-        speed_kph: None,
-        vehicle_id: None,
-        detector_id: None,
-        lane: None,
-        interval_s: None,
-        volume: None,
-        occupancy: None,
-        report_id: None,
-        category: None,
         severity: p.severity,
-        free_flow_kph: None,
-        confidence: None,
-        closed: false,
         source: p.source,
         location: p.location,
-        offset_m: None,
+        ..Out::default()
     };
     match &e.body {
         EventBody::Probe {
