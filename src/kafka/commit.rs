@@ -29,6 +29,10 @@ pub(crate) enum CommitError {
 }
 
 const ATTEMPTS: u32 = 3;
+/// An abort that times out goes on in the background (librdkafka), so it is asked again for
+/// longer than a commit: giving up on it ends the worker, while a broker back within this many
+/// timeouts is survived.
+const ABORT_ATTEMPTS: u32 = 5;
 
 fn classify(e: KafkaError) -> CommitError {
     match &e {
@@ -39,11 +43,18 @@ fn classify(e: KafkaError) -> CommitError {
     }
 }
 
-fn retrying(mut call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), CommitError> {
+fn retrying(call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), CommitError> {
+    retrying_up_to(ATTEMPTS, call)
+}
+
+fn retrying_up_to(
+    attempts: u32,
+    mut call: impl FnMut() -> Result<(), KafkaError>,
+) -> Result<(), CommitError> {
     let mut attempt = 1;
     loop {
         match call().map_err(classify) {
-            Err(CommitError::Retry(why)) if attempt < ATTEMPTS => {
+            Err(CommitError::Retry(why)) if attempt < attempts => {
                 tracing::debug!(attempt, "retrying transaction call: {why}");
                 attempt += 1;
             }
@@ -91,7 +102,7 @@ pub(crate) fn exactly_once<C: ConsumerContext>(
 /// tell what its outputs became).
 pub(crate) fn abort(output: &Output, timeout: Duration) -> Result<(), CommitError> {
     let producer = output.producer();
-    retrying(|| producer.abort_transaction(timeout))
+    retrying_up_to(ABORT_ATTEMPTS, || producer.abort_transaction(timeout))
         .and_then(|_| producer.begin_transaction().map_err(classify))
         .map_err(|e| match e {
             CommitError::Fatal(f) => CommitError::Fatal(f),

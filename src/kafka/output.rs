@@ -62,12 +62,26 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, which: usize) {
         match result {
             Ok(_) => telemetry::delivered(&self.metrics, &self.topics[which], which == DEAD_LETTER),
+            // Purged by an abort: that transaction's outputs are void by design, and the ones
+            // it held are redone after the rewind. Counted as failures they would void the
+            // next transaction too, and every abort would cause the next (a livelock).
+            Err((e, _)) if purged(e) => {
+                tracing::debug!(topic = %self.topics[which], "output purged by an abort")
+            }
             Err((e, _)) => {
                 self.failures.fetch_add(1, Ordering::SeqCst);
                 telemetry::not_delivered(&self.metrics, &self.topics[which], &e.to_string());
             }
         }
     }
+}
+
+/// A record librdkafka dropped because its transaction was aborted.
+fn purged(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+    )
 }
 
 pub(crate) struct Output {
