@@ -9,6 +9,7 @@ mod server;
 #[path = "poll/support.rs"]
 mod support;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,6 +135,14 @@ const STEP: Duration = Duration::from_millis(100);
 const BASE: i64 = 1_767_225_600_000;
 
 impl History {
+    fn new(locations: usize, readings: usize) -> Arc<History> {
+        Arc::new(History {
+            started: Instant::now(),
+            locations,
+            readings,
+        })
+    }
+
     fn doc(&self) -> String {
         let released = ((self.started.elapsed().as_millis() / STEP.as_millis()) as usize + 1)
             .min(self.readings);
@@ -151,36 +160,36 @@ impl History {
     }
 }
 
+/// `feed` served on 127.0.0.1, a mapping of its locations `L0`… to `S0`…, and the
+/// `[[sources]]` entry (generic JSON, polled every 200 ms, with `extra` lines) that reads it.
+fn history_source(dir: &Path, feed: &Arc<History>, extra: &str) -> (Server, String) {
+    let f = Arc::clone(feed);
+    let api = Server::start(move |_| Reply::ok(f.doc()));
+    let mapping = dir.join("mapping.csv");
+    let lines: String = (0..feed.locations)
+        .map(|l| format!("L{l},S{l}\n"))
+        .collect();
+    std::fs::write(&mapping, format!("location,segment_id\n{lines}")).unwrap();
+    let source = format!(
+        "[[sources]]\nname = \"loops\"\npreset = \"json\"\nurl = \"{}\"\nmapping = \"{}\"\ninterval = \"200ms\"\n{extra}\n\
+         json = {{ records = \"/items\", type = \"flow\", location = \"/id\", timestamp = \"/t\", speed = \"/kph\" }}\n",
+        api.url("/feed.json"),
+        mapping.display()
+    );
+    (api, source)
+}
+
 #[test]
 fn kill_9_mid_transaction_then_restart_loses_and_repeats_nothing() {
     let bootstrap = common::bootstrap();
     let dir = scratch_dir("poll-kill9");
     let raw = unique("poll-kill9-raw");
     create_topics(&bootstrap, &[&raw], 3);
-    let feed = Arc::new(History {
-        started: Instant::now(),
-        locations: 4,
-        readings: 80,
-    });
-    let f = Arc::clone(&feed);
-    let api = Server::start(move |_| Reply::ok(f.doc()));
-    let mapping = dir.join("mapping.csv");
-    std::fs::write(
-        &mapping,
-        "location,segment_id\nL0,S0\nL1,S1\nL2,S2\nL3,S3\n",
-    )
-    .unwrap();
-    let source = |boundary: &str| {
-        format!(
-            "[[sources]]\nname = \"loops\"\npreset = \"json\"\nurl = \"{}\"\nmapping = \"{}\"\ninterval = \"200ms\"\n\
-             transaction_boundary = \"{boundary}\"\ntransaction_interval = \"60s\"\n\
-             json = {{ records = \"/items\", type = \"flow\", location = \"/id\", timestamp = \"/t\", speed = \"/kph\" }}\n",
-            api.url("/feed.json"),
-            mapping.display()
-        )
-    };
+    let feed = History::new(4, 80);
     // Transactions of a minute: the kill lands inside one, with readings already sent.
-    let first = Poller::config(&dir, &bootstrap, &raw, "", &source("interval"));
+    let boundary = "transaction_boundary = \"interval\"\ntransaction_interval = \"60s\"";
+    let (_api, source) = history_source(&dir, &feed, boundary);
+    let first = Poller::config(&dir, &bootstrap, &raw, "", &source);
     let mut p1 = first.start(&dir, "p1", &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while uncommitted(&bootstrap, &raw) < 40 {
@@ -249,25 +258,8 @@ fn a_twin_with_the_same_poll_id_fences_the_first_which_stops() {
     let raw = unique("poll-fence-raw");
     create_topics(&bootstrap, &[&raw], 3);
     // New readings every 100 ms for 20 s.
-    let feed = Arc::new(History {
-        started: Instant::now(),
-        locations: 4,
-        readings: 200,
-    });
-    let f = Arc::clone(&feed);
-    let api = Server::start(move |_| Reply::ok(f.doc()));
-    let mapping = dir.join("mapping.csv");
-    std::fs::write(
-        &mapping,
-        "location,segment_id\nL0,S0\nL1,S1\nL2,S2\nL3,S3\n",
-    )
-    .unwrap();
-    let sources = format!(
-        "[[sources]]\nname = \"loops\"\npreset = \"json\"\nurl = \"{}\"\nmapping = \"{}\"\ninterval = \"200ms\"\n\
-         json = {{ records = \"/items\", type = \"flow\", location = \"/id\", timestamp = \"/t\", speed = \"/kph\" }}\n",
-        api.url("/feed.json"),
-        mapping.display()
-    );
+    let feed = History::new(4, 200);
+    let (_api, sources) = history_source(&dir, &feed, "");
     let first = Poller::config(&dir, &bootstrap, &raw, "", &sources);
     let mut p1 = first.start(&dir, "p1", &[]);
     assert!(
