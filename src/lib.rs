@@ -66,15 +66,7 @@ pub mod lab;
 pub mod pipeline;
 pub mod replay;
 pub mod sim;
-#[cfg(not(fuzzing))]
+// Under `cargo fuzz` only its presets, locator and preparation (no HTTP, Kafka or metrics).
 pub mod sources;
-/// The poller's pure parsers, for the fuzz targets.
-#[cfg(fuzzing)]
-pub mod sources {
-    #[path = "datex.rs"]
-    pub mod datex;
-    #[path = "reading.rs"]
-    pub mod reading;
-}
 #[cfg(not(fuzzing))]
 pub mod telemetry;
