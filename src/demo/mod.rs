@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
 
 use crate::app::AppError;
 use crate::cli::DemoArgs;
@@ -15,6 +16,7 @@ use crate::config::{Config, Duration as ConfigDuration};
 use crate::domain::processor::ProcessorSettings;
 use crate::kafka::{Health, Shutdown};
 use crate::sim::generator;
+use crate::sim::scenario::Scenario;
 use crate::telemetry::{self, Metrics};
 
 mod traffic;
@@ -38,26 +40,25 @@ fn demo_config(bootstrap: &str, args: &DemoArgs) -> Config {
     c
 }
 
-pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
-    if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn");
-    }
-    telemetry::init_tracing(telemetry::LogFormat::Plain);
-    let fail =
-        |what: &str, e: &dyn std::fmt::Display| AppError::Runtime(format!("demo: {what}: {e}"));
-    let cluster = MockCluster::new(1).map_err(|e| fail("cannot start the embedded broker", &e))?;
-    let bootstrap = cluster.bootstrap_servers();
-    let config = demo_config(&bootstrap, args);
-    let changelogs = config
-        .kafka
+fn fail(what: &str, e: &dyn std::fmt::Display) -> AppError {
+    AppError::Runtime(format!("demo: {what}: {e}"))
+}
+
+/// Every topic the worker reads and writes, created in the embedded broker.
+fn create_topics(
+    cluster: &MockCluster<'_, DefaultProducerContext>,
+    config: &Config,
+) -> Result<(), AppError> {
+    let kafka = &config.kafka;
+    let changelogs = kafka
         .input_topics
         .iter()
-        .map(|t| crate::kafka::admin::changelog_topic(&config.kafka, t))
+        .map(|t| crate::kafka::admin::changelog_topic(kafka, t))
         .chain([
-            crate::kafka::admin::repartition_topic(&config.kafka),
-            crate::kafka::admin::detection_changelog_topic(&config.kafka),
+            crate::kafka::admin::repartition_topic(kafka),
+            crate::kafka::admin::detection_changelog_topic(kafka),
         ]);
-    for topic in crate::kafka::admin::all_topics(&config.kafka)
+    for topic in crate::kafka::admin::all_topics(kafka)
         .into_iter()
         .chain(changelogs)
     {
@@ -65,62 +66,87 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
             .create_topic(&topic, PARTITIONS, 1)
             .map_err(|e| fail("cannot create topic", &e))?;
     }
-    let scenario = traffic::scenario().map_err(|e| fail("the demo scenario", &e))?;
-    let mut settings: ProcessorSettings = (*crate::pipeline::processor_settings(&config)?).clone();
-    let catalog = traffic::merged_catalog(&scenario, generator::catalog(args.segments))
+    Ok(())
+}
+
+/// The shipped processor settings over the scenario's and the background's segments.
+fn settings(
+    config: &Config,
+    scenario: &Scenario,
+    segments: u32,
+) -> Result<Arc<ProcessorSettings>, AppError> {
+    let mut settings: ProcessorSettings = (*crate::pipeline::processor_settings(config)?).clone();
+    let catalog = traffic::merged_catalog(scenario, generator::catalog(segments))
         .map_err(|e| fail("the demo scenario's catalogue", &e))?;
     settings.catalog = Arc::new(catalog);
+    Ok(Arc::new(settings))
+}
 
-    let metrics = Arc::new(Metrics::new());
-    let health = Arc::new(Health::default());
-    let shutdown = Shutdown::default();
+/// Serves /metrics until the returned sender fires; says where (or why not).
+async fn serve_metrics(
+    listen: &str,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = async move {
         let _ = stop_rx.await;
     };
     let served =
-        match crate::http::serve(&args.http, Arc::clone(&metrics), Arc::clone(&health), stop).await
-        {
+        match crate::http::serve(listen, Arc::clone(metrics), Arc::clone(health), stop).await {
             Ok((addr, _)) => format!("http://{addr}/metrics"),
-            Err(e) => format!(
-                "(metrics endpoint off: cannot listen on {}: {e})",
-                args.http
-            ),
+            Err(e) => format!("(metrics endpoint off: cannot listen on {listen}: {e})"),
         };
+    (served, stop_tx)
+}
+
+/// What the demo runs, before it starts.
+fn banner(bootstrap: &str, served: &str, scenario: &Scenario, args: &DemoArgs) {
     println!("roadpulse demo: embedded Kafka at {bootstrap}; metrics at {served}");
-    println!("  {}: {}", scenario.name, describe(&scenario));
+    println!("  {}: {}", scenario.name, describe(scenario));
     println!("  plus {} background segments at {} events/s; simulated time runs {SPEEDUP}x (a simulated minute a second), 60 s windows", args.segments, args.rate);
+}
+
+pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    telemetry::init_tracing(telemetry::LogFormat::Plain);
+    let cluster = MockCluster::new(1).map_err(|e| fail("cannot start the embedded broker", &e))?;
+    let bootstrap = cluster.bootstrap_servers();
+    let config = demo_config(&bootstrap, args);
+    create_topics(&cluster, &config)?;
+    let scenario = traffic::scenario().map_err(|e| fail("the demo scenario", &e))?;
+    let settings = settings(&config, &scenario, args.segments)?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let shutdown = Shutdown::default();
+    let (served, stop_http) = serve_metrics(&args.http, &metrics, &health).await;
+    banner(&bootstrap, &served, &scenario, args);
 
     let layout = crate::kafka::admin::Layout {
         inputs: vec![PARTITIONS as u32; config.kafka.input_topics.len()],
         detection: PARTITIONS as u32,
     };
-    let worker = crate::app::spawn_worker(
-        &config,
-        Arc::new(settings),
-        layout,
-        &metrics,
-        &health,
-        &shutdown,
-    );
+    let worker = crate::app::spawn_worker(&config, settings, layout, &metrics, &health, &shutdown);
     let producer = {
-        let (bootstrap, shutdown, rate, segments) = (
-            bootstrap.clone(),
-            shutdown.clone(),
-            args.rate,
-            args.segments,
-        );
+        let (bootstrap, shutdown) = (bootstrap.clone(), shutdown.clone());
+        let (rate, segments) = (args.rate, args.segments);
         std::thread::spawn(move || {
             traffic::produce(&bootstrap, &shutdown, rate, segments, &scenario)
         })
     };
     let viewer = {
         let (bootstrap, shutdown) = (bootstrap.clone(), shutdown.clone());
-        let topics = (
-            config.kafka.congestion_topic.clone(),
-            config.kafka.incidents_topic.clone(),
-        );
-        std::thread::spawn(move || view::view(&bootstrap, &topics.0, &topics.1, &shutdown))
+        let kafka = config.kafka.clone();
+        std::thread::spawn(move || {
+            view::view(
+                &bootstrap,
+                &kafka.congestion_topic,
+                &kafka.incidents_topic,
+                &shutdown,
+            )
+        })
     };
 
     tokio::select! {
@@ -131,7 +157,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
     let produced = producer.join().unwrap_or_default();
     let worker_result = worker.await.map_err(|e| fail("worker thread", &e))?;
     let read = viewer.join().unwrap_or_default();
-    let _ = stop_tx.send(());
+    let _ = stop_http.send(());
     worker_result?;
     println!(
         "demo finished: {} raw events produced ({} by the scenario, {} background), {} windows closed; read back from Kafka: {} congestion events, {} incident events",
@@ -146,7 +172,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
 }
 
 /// The scenario's corridors and incidents in one line.
-fn describe(s: &crate::sim::scenario::Scenario) -> String {
+fn describe(s: &Scenario) -> String {
     let corridors = s
         .corridors
         .iter()
