@@ -21,8 +21,8 @@
 //! subcommand does), [`pipeline`] (processor settings from config), [`replay`] (the same
 //! tasks over a JSONL file: the reference output), [`sim`] (traffic generator, scenario
 //! simulator, evaluator), [`lab`] (`simulate` and `evaluate` on files), [`demo`]
-//! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
-//! [`http`] (/metrics, /healthz, /readyz).
+//! (embedded broker + scenario and background traffic + worker + viewer), [`telemetry`]
+//! (every metric and log line) and [`http`] (/metrics, /healthz, /readyz).
 //!
 //! Data in besides Kafka producers: [`ingest`] (`roadpulse ingest`, `POST /v1/events`) validates
 //! records with [`codec`] and the domain's rules and produces them to the raw topic;
