@@ -189,7 +189,14 @@ fn worker_dead_letters_each_new_segment_over_the_limit_exactly_once() {
             .unwrap_or_else(|| panic!("{name} in {metrics}"))
             .to_string()
     };
-    assert_eq!(value("roadpulse_over_capacity_total"), over.to_string());
+    assert_eq!(
+        value("roadpulse_over_capacity_total{limit=\"max_segments\"}"),
+        over.to_string()
+    );
+    assert_eq!(
+        value("roadpulse_over_capacity_total{limit=\"max_open_windows\"}"),
+        "0"
+    );
     assert_eq!(value("roadpulse_state_segments_limit"), "30");
     assert_eq!(value("roadpulse_state_segments"), "30");
     assert_eq!(
@@ -197,14 +204,6 @@ fn worker_dead_letters_each_new_segment_over_the_limit_exactly_once() {
         over.to_string()
     );
     w.stop();
-}
-
-/// `GET /metrics`, or nothing while the worker does not serve yet.
-fn metrics_text(port: u16) -> String {
-    match std::net::TcpStream::connect(("127.0.0.1", port)) {
-        Ok(_) => http_get(port, "/metrics"),
-        Err(_) => String::new(),
-    }
 }
 
 const BASE: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z

@@ -12,6 +12,10 @@ pub struct LimitsConfig {
     /// Distinct segments one worker holds state for, over all its input tasks (0 = no bound).
     /// Records of a new segment beyond it go to the dead-letter topic, kind `over_capacity`.
     pub max_segments: u64,
+    /// Open (segment, window) accumulators one worker holds, over all its input tasks (0 = no
+    /// bound). A record that would open more goes to the dead-letter topic, kind
+    /// `over_capacity`.
+    pub max_open_windows: u64,
 }
 
 impl Default for LimitsConfig {
@@ -22,6 +26,12 @@ impl Default for LimitsConfig {
             // open windows holds about 8.3 KB, so 35 000 of them take about 290 MB above the
             // ~100 MiB base: under 80 % of the 512 MiB the shipped pod may use.
             max_segments: 35_000,
+            // With the default windows (60 s, grace 30 s) a segment has records in at most 2
+            // window starts that have not closed: 70 000 for 35 000 segments, which the
+            // segment figure above already counts. The rest is room for a longer grace or
+            // hopping windows: 30 000 more at the 307 bytes an open window costs (`cargo bench
+            // --bench state`) are about 9 MB.
+            max_open_windows: 100_000,
         }
     }
 }
@@ -44,11 +54,16 @@ impl Default for StateConfig {
 
 impl LimitsConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_segments > u64::from(u32::MAX) {
-            return Err(ConfigError::invalid(
-                "limits.max_segments",
-                format!("must be at most {} (0 = no bound)", u32::MAX),
-            ));
+        for (key, value) in [
+            ("limits.max_segments", self.max_segments),
+            ("limits.max_open_windows", self.max_open_windows),
+        ] {
+            if value > u64::from(u32::MAX) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("must be at most {} (0 = no bound)", u32::MAX),
+                ));
+            }
         }
         Ok(())
     }
@@ -68,8 +83,9 @@ impl StateConfig {
 
 /// The memory rules of one worker (or one replay): a fresh budget each call.
 pub fn memory_limits(limits: &LimitsConfig, state: &StateConfig) -> Limits {
-    let max = Some(limits.max_segments as usize).filter(|n| *n > 0);
-    Limits::new(max, state.retention.millis())
+    let bound = |n: u64| Some(n as usize).filter(|n| *n > 0);
+    Limits::new(bound(limits.max_segments), state.retention.millis())
+        .with_max_open_windows(bound(limits.max_open_windows))
 }
 
 #[cfg(test)]
@@ -87,16 +103,26 @@ mod tests {
         assert_eq!(c.state.retention.to_string(), "168h");
         let l = super::memory_limits(&c.limits, &c.state);
         assert_eq!(l.segments.max(), Some(35_000));
+        assert_eq!(l.windows.max(), Some(100_000));
         assert_eq!(l.retention_ms, Some(604_800_000));
         let off = load("limits.max_segments=0").unwrap();
         assert_eq!(
             super::memory_limits(&off.limits, &off.state).segments.max(),
             None
         );
+        let off = load("limits.max_open_windows=0").unwrap();
+        let l = super::memory_limits(&off.limits, &off.state);
+        assert_eq!((l.windows.max(), l.segments.max()), (None, Some(35_000)));
         for (set, key) in [
             ("limits.max_segments=-1", "limits.max_segments"),
             ("limits.max_segments=\"many\"", "limits.max_segments"),
             ("limits.max_segments=5000000000", "limits.max_segments"),
+            ("limits.max_open_windows=-3", "limits.max_open_windows"),
+            ("limits.max_open_windows=\"all\"", "limits.max_open_windows"),
+            (
+                "limits.max_open_windows=5000000000",
+                "limits.max_open_windows",
+            ),
             ("state.retention=-5s", "state.retention"),
             ("state.retention=7d", "state.retention"),
             ("limits.max_windows=3", "max_windows"),

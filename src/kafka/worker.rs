@@ -62,7 +62,7 @@ pub fn run(
         );
         DetectionSide::new(routing, detect, &repartition, layout.inputs.clone())
     });
-    telemetry::segment_limit(&metrics, settings.limits.segments.max());
+    telemetry::memory_limits(&metrics, &settings.limits);
     let shared = Shared {
         segments: SegmentSide::new(settings, &k.input_topics),
         detection,

@@ -35,7 +35,9 @@ pub struct Metrics {
     pub state_segments: IntGauge,
     pub state_segments_limit: IntGauge,
     pub state_evictions: IntCounter,
-    pub over_capacity: IntCounter,
+    /// By `limit`: `max_segments`, `max_open_windows`.
+    pub over_capacity: IntCounterVec,
+    pub windows_open_limit: IntGauge,
     pub kafka_errors: IntCounterVec,
     pub segments_by_level: IntGaugeVec,
     pub incidents_active: IntGauge,
@@ -276,10 +278,16 @@ impl Metrics {
                 "roadpulse_state_evictions_total",
                 "Segments whose state was evicted after state.retention (tombstones queued).",
             ),
-            over_capacity: counter(
+            over_capacity: counter_vec(
                 &r,
                 "roadpulse_over_capacity_total",
-                "Records of new segments refused (dead-lettered, kind over_capacity) because the worker held limits.max_segments segments.",
+                "Records refused (dead-lettered, kind over_capacity) at a limit: max_segments (a new segment) or max_open_windows (one more open window).",
+                &["limit"],
+            ),
+            windows_open_limit: gauge(
+                &r,
+                "roadpulse_windows_open_limit",
+                "Open (segment, window) accumulators this worker may hold (limits.max_open_windows; 0 = no bound).",
             ),
             kafka_errors: counter_vec(
                 &r,

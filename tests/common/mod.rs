@@ -546,6 +546,21 @@ pub fn http_get(port: u16, path: &str) -> String {
     text
 }
 
+/// `GET /metrics`, or nothing while the worker does not serve yet.
+pub fn metrics_text(port: u16) -> String {
+    match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(_) => http_get(port, "/metrics"),
+        Err(_) => String::new(),
+    }
+}
+
+/// The value of the sample `name` (with its labels, as exported) in a `/metrics` text.
+pub fn metric(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(str::to_string)
+}
+
 /// Per partition of `topic`: the offset `group` committed (-1 when none) and the log end.
 pub fn committed_and_end(
     bootstrap: &str,
