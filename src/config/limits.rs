@@ -1,10 +1,12 @@
 //! `[limits]` and `[state]`: what bounds a worker's memory (see `domain::limits`). Defaults
 //! live here and nowhere else.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, Duration};
-use crate::domain::limits::Limits;
+use crate::domain::limits::{Budget, Limits};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -16,6 +18,14 @@ pub struct LimitsConfig {
     /// bound). A record that would open more goes to the dead-letter topic, kind
     /// `over_capacity`.
     pub max_open_windows: u64,
+    /// Segments outside the catalogue one worker's detection partitions hold (0 = no bound;
+    /// the catalogue's own are bounded by it). Windows and reports of a new one beyond it are
+    /// not used for detection, and counted.
+    pub max_detection_keys: u64,
+    /// Final windows one worker's detection partitions hold waiting for every input
+    /// partition's watermark (0 = no bound). Beyond it the oldest waiting window is judged at
+    /// once, as if the partitions holding it back were idle, and counted.
+    pub max_waiting_windows: u64,
 }
 
 impl Default for LimitsConfig {
@@ -32,6 +42,15 @@ impl Default for LimitsConfig {
             // hopping windows: 30 000 more at the 307 bytes an open window costs (`cargo bench
             // --bench state`) are about 9 MB.
             max_open_windows: 100_000,
+            // A detection key outside the catalogue costs its id twice and a map slot (~150
+            // bytes) while quiet, its state (~30 bytes to ~1 KB) while not; 100 000 take
+            // 15–100 MB. A worker's input tasks hold at most 35 000 segments, and its
+            // detection partitions a share of every worker's.
+            max_detection_keys: 100_000,
+            // A waiting final window (one segment's facts in one detection partition) holds
+            // about 250 bytes with its map slot; 250 000 are about 60 MB: a few windows of
+            // skew for 35 000 segments and their neighbourhood copies.
+            max_waiting_windows: 250_000,
         }
     }
 }
@@ -57,6 +76,8 @@ impl LimitsConfig {
         for (key, value) in [
             ("limits.max_segments", self.max_segments),
             ("limits.max_open_windows", self.max_open_windows),
+            ("limits.max_detection_keys", self.max_detection_keys),
+            ("limits.max_waiting_windows", self.max_waiting_windows),
         ] {
             if value > u64::from(u32::MAX) {
                 return Err(ConfigError::invalid(
@@ -81,11 +102,23 @@ impl StateConfig {
     }
 }
 
+fn bound(n: u64) -> Option<usize> {
+    Some(n as usize).filter(|n| *n > 0)
+}
+
 /// The memory rules of one worker (or one replay): a fresh budget each call.
 pub fn memory_limits(limits: &LimitsConfig, state: &StateConfig) -> Limits {
-    let bound = |n: u64| Some(n as usize).filter(|n| *n > 0);
     Limits::new(bound(limits.max_segments), state.retention.millis())
         .with_max_open_windows(bound(limits.max_open_windows))
+}
+
+/// The detection budgets of one worker (or one replay), fresh each call: keys outside the
+/// catalogue, and windows waiting for the watermark.
+pub fn detection_limits(limits: &LimitsConfig) -> (Arc<Budget>, Arc<Budget>) {
+    use crate::domain::limits::{MAX_DETECTION_KEYS, MAX_WAITING_WINDOWS};
+    let keys = Budget::new(MAX_DETECTION_KEYS, bound(limits.max_detection_keys));
+    let waiting = Budget::new(MAX_WAITING_WINDOWS, bound(limits.max_waiting_windows));
+    (Arc::new(keys), Arc::new(waiting))
 }
 
 #[cfg(test)]
@@ -104,6 +137,12 @@ mod tests {
         let l = super::memory_limits(&c.limits, &c.state);
         assert_eq!(l.segments.max(), Some(35_000));
         assert_eq!(l.windows.max(), Some(100_000));
+        let (keys, waiting) = super::detection_limits(&c.limits);
+        assert_eq!((keys.max(), waiting.max()), (Some(100_000), Some(250_000)));
+        let off = load("limits.max_detection_keys=0").unwrap();
+        assert_eq!(super::detection_limits(&off.limits).0.max(), None);
+        let off = load("limits.max_waiting_windows=0").unwrap();
+        assert_eq!(super::detection_limits(&off.limits).1.max(), None);
         assert_eq!(l.retention_ms, Some(604_800_000));
         let off = load("limits.max_segments=0").unwrap();
         assert_eq!(

@@ -49,6 +49,16 @@ pub type SegmentBudget = Budget;
 
 pub const MAX_SEGMENTS: &str = "limits.max_segments";
 pub const MAX_OPEN_WINDOWS: &str = "limits.max_open_windows";
+pub const MAX_DETECTION_KEYS: &str = "limits.max_detection_keys";
+pub const MAX_WAITING_WINDOWS: &str = "limits.max_waiting_windows";
+
+/// Two budgets are the same limit when they bound the same thing as far (what they hold now
+/// is not part of the setting).
+impl PartialEq for Budget {
+    fn eq(&self, other: &Self) -> bool {
+        (self.key, self.max) == (other.key, other.max)
+    }
+}
 
 impl Budget {
     pub fn new(key: &'static str, max: Option<usize>) -> Self {
@@ -110,7 +120,11 @@ impl Budget {
     }
 
     pub(super) fn take(&self) {
-        self.held.fetch_add(1, Ordering::Relaxed);
+        self.take_many(1);
+    }
+
+    pub(super) fn take_many(&self, n: usize) {
+        self.held.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(super) fn release(&self, n: usize) {

@@ -60,6 +60,7 @@ pub fn run(
             layout.detection,
             vec![Algorithm::Combined],
         );
+        telemetry::detection_limits(&metrics, detect.keys.max(), detect.waiting.max());
         DetectionSide::new(routing, detect, &repartition, layout.inputs.clone())
     });
     telemetry::memory_limits(&metrics, &settings.limits);

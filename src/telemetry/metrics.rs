@@ -43,6 +43,11 @@ pub struct Metrics {
     pub incidents_active: IntGauge,
     pub incident_events: IntCounterVec,
     pub detection_keys: IntGauge,
+    pub detection_uncatalogued: IntGauge,
+    pub detection_keys_limit: IntGauge,
+    pub detection_over_capacity: IntCounter,
+    pub detection_waiting_limit: IntGauge,
+    pub detection_forced: IntCounter,
     pub detection_waiting: IntGauge,
     pub detection_late_windows: IntCounter,
     pub build_info: IntGaugeVec,
@@ -316,6 +321,31 @@ impl Metrics {
                 &r,
                 "roadpulse_detection_keys",
                 "Segments with incident detection state in this worker's detection partitions.",
+            ),
+            detection_uncatalogued: gauge(
+                &r,
+                "roadpulse_detection_keys_uncatalogued",
+                "Segments outside the catalogue held by this worker's detection partitions (bounded by limits.max_detection_keys).",
+            ),
+            detection_keys_limit: gauge(
+                &r,
+                "roadpulse_detection_keys_limit",
+                "Segments outside the catalogue this worker's detection partitions may hold (limits.max_detection_keys; 0 = no bound).",
+            ),
+            detection_over_capacity: counter(
+                &r,
+                "roadpulse_detection_over_capacity_total",
+                "Final windows and reports of new segments outside the catalogue not used for detection because the worker held limits.max_detection_keys of them.",
+            ),
+            detection_waiting_limit: gauge(
+                &r,
+                "roadpulse_detection_waiting_windows_limit",
+                "Final windows this worker's detection partitions may hold waiting for the watermark (limits.max_waiting_windows; 0 = no bound).",
+            ),
+            detection_forced: counter(
+                &r,
+                "roadpulse_detection_forced_windows_total",
+                "Final windows judged before every input partition's watermark had passed them, because the worker held limits.max_waiting_windows waiting windows.",
             ),
             detection_waiting: gauge(
                 &r,

@@ -248,12 +248,39 @@ pub fn state_size(m: &Metrics, segments: usize, open_windows: usize) {
     m.windows_open.set(open_windows as i64);
 }
 
-/// What the detection partitions hold: open incidents, keys with state, windows waiting for
-/// the watermark.
-pub fn detection_state(m: &Metrics, active: usize, keys: usize, waiting: usize) {
-    m.incidents_active.set(active as i64);
-    m.detection_keys.set(keys as i64);
-    m.detection_waiting.set(waiting as i64);
+/// What the detection partitions hold, summed over them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetectionState {
+    /// Incidents raised and not cleared.
+    pub active: usize,
+    /// Keys with state.
+    pub keys: usize,
+    /// Segments outside the catalogue held (`limits.max_detection_keys`).
+    pub uncatalogued: usize,
+    /// Final windows waiting for the watermark.
+    pub waiting: usize,
+}
+
+pub fn detection_state(m: &Metrics, s: DetectionState) {
+    m.incidents_active.set(s.active as i64);
+    m.detection_keys.set(s.keys as i64);
+    m.detection_uncatalogued.set(s.uncatalogued as i64);
+    m.detection_waiting.set(s.waiting as i64);
+}
+
+/// `limits.max_detection_keys` and `limits.max_waiting_windows` (`None`: no bound).
+pub fn detection_limits(m: &Metrics, keys: Option<usize>, waiting: Option<usize>) {
+    m.detection_keys_limit.set(keys.map_or(0, |n| n as i64));
+    m.detection_waiting_limit
+        .set(waiting.map_or(0, |n| n as i64));
+}
+
+/// What one repartition record made a detection partition count: windows and reports of new
+/// segments not used at `limits.max_detection_keys`, windows judged early at
+/// `limits.max_waiting_windows`.
+pub fn detection_bounded(m: &Metrics, over_capacity: u64, forced: u64) {
+    m.detection_over_capacity.inc_by(over_capacity);
+    m.detection_forced.inc_by(forced);
 }
 
 /// Windows reached a detection partition after it had judged their window start.
