@@ -60,9 +60,10 @@ pub fn run(
             layout.detection,
             vec![Algorithm::Combined],
         );
+        telemetry::detection_limits(&metrics, detect.keys.max(), detect.waiting.max());
         DetectionSide::new(routing, detect, &repartition, layout.inputs.clone())
     });
-    telemetry::segment_limit(&metrics, settings.limits.segments.max());
+    telemetry::memory_limits(&metrics, &settings.limits);
     let shared = Shared {
         segments: SegmentSide::new(settings, &k.input_topics),
         detection,
