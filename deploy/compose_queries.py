@@ -1,8 +1,9 @@
 """The checks deploy/compose-check runs against the live stack's Prometheus and broker:
-dashboard panels, rule health, the worker-down alert and scaling. Stdlib only."""
+dashboard panels, rule health, the worker-down alert, scaling and the poller. Stdlib only."""
 import json
 import os
 import re
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DASHBOARD = os.path.join(REPO, "deploy/grafana/dashboards/roadpulse.json")
@@ -152,3 +153,53 @@ def check_scale_to_three(stack, wait_for, log, check_targets_up):
         return per if len(per) == 3 and all(v > 0 for v in per.values()) else None
     per = wait_for("roadpulse_assigned_partitions > 0 on 3 workers", assigned, timeout=90, every=10)
     log(f"assigned partitions per worker (Prometheus): {per}")
+
+
+FEED_MAPPING = os.path.join(REPO, "deploy/compose/feed-loops.csv")
+POLL = 'job="roadpulse-poll",source="city-loops"'
+
+
+def poll_metric(stack, metric, labels=""):
+    res = stack.prom("/api/v1/query", query=f"sum(roadpulse_source_{metric}{{{POLL}{labels}}})")["result"]
+    return float(res[0]["value"][1]) if res else None
+
+
+def check_poller(stack, wait_for, log):
+    """The poller (service `poller`) polls the demo feed: Prometheus shows its source up, polls
+    committed and readings published, the unmapped loop dropped as such; and its readings are
+    on traffic.raw, read_committed, keyed by the mapped segments and stamped recently."""
+    def metrics():
+        got = {"up": poll_metric(stack, "up"),
+               "published": poll_metric(stack, "readings_published_total"),
+               "committed": poll_metric(stack, "transactions_total", ',outcome="committed"'),
+               "unmapped": poll_metric(stack, "readings_dropped_total", ',reason="unmapped"')}
+        return got if got["up"] == 1 and all((got[k] or 0) > 0 for k in got) else None
+    got = wait_for("poller: source up, transactions committed, readings published", metrics,
+                   timeout=180, every=10)
+    log(f"poller metrics: {got}")
+    segments = {}
+    for line in open(FEED_MAPPING):
+        if line.strip() and not line.startswith("#") and not line.startswith("location,"):
+            loc, seg = line.strip().split(",")
+            segments[seg] = loc
+    # Only the poller writes "flow" readings (the simulator writes probes, detectors and reports).
+    out = stack.exec_kafka(
+        "/opt/kafka/bin/kafka-console-consumer.sh", "--bootstrap-server", "kafka:9092",
+        "--topic", "traffic.raw", "--isolation-level", "read_committed", "--max-messages", "60000",
+        "--timeout-ms", "60000", "--property", "print.key=true", timeout=180, check=False)
+    flows = []
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition("\t")
+        if '"flow"' in value:
+            flows.append((key, json.loads(value)))
+    if not flows:
+        raise Failed(f"no flow readings of the poller among the next 60000 records of traffic.raw "
+                     f"(consumer exit {out.returncode}: {out.stderr[-500:]})")
+    now_ms = time.time() * 1000
+    for key, e in flows:
+        if key != e.get("segment_id") or key not in segments:
+            raise Failed(f"poller reading keyed {key!r} is not on a mapped segment: {e}")
+        if not now_ms - 300_000 < e.get("ts", 0) <= now_ms + 60_000:
+            raise Failed(f"poller reading not stamped by the live feed (ts {e.get('ts')}): {e}")
+    log(f"traffic.raw: {len(flows)} flow readings of the poller on "
+        f"{sorted({k for k, _ in flows})}, e.g. {flows[0][1]}")

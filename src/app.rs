@@ -307,7 +307,7 @@ pub fn replay(args: &ReplayArgs) -> Result<(), AppError> {
     )
     .map_err(|e| AppError::Runtime(format!("replay failed: {e}")))?;
     eprintln!(
-        "replayed {} events into {} final windows ({} late); {} incident events; {} bad lines ({} over limits.max_segments)",
+        "replayed {} events into {} final windows ({} late); {} incident events; {} bad lines ({} over_capacity: over limits.max_segments or limits.max_open_windows)",
         summary.events,
         summary.windows,
         summary.late,

@@ -147,10 +147,10 @@ pub struct DemoArgs {
     /// How long to run before stopping by itself.
     #[arg(long, default_value = "30s", value_parser = Duration::parse)]
     pub duration: Duration,
-    /// Simulated events per second.
+    /// Background traffic (beside the demo scenario's corridor), events per wall-clock second.
     #[arg(long, default_value_t = 2_000)]
     pub rate: u32,
-    /// Simulated road segments.
+    /// Background road segments (beside the demo scenario's corridor).
     #[arg(long, default_value_t = 120)]
     pub segments: u32,
     /// Address of the demo's /metrics endpoint (port 0 picks a free one).

@@ -6,7 +6,9 @@
 //! Each function must return for any input without panicking (debug assertions and overflow
 //! checks are on in fuzz builds) and checks what must hold of what it decoded: a decoded event
 //! passed validation, an encoding decodes to what was encoded, a decoded value drives the
-//! domain without overflow. To cover a new decoder: add a function here, a target that calls
+//! domain without overflow. `roadpulse poll`'s presets other than DATEX II are in [`poll`]:
+//! each answer through the preset's feed, the poller's locator and its preparation.
+//! To cover a new decoder: add a function here, a target that calls
 //! it (copy `tests/fuzz/fuzz_targets/checkpoint.rs`), a `[[bin]]` in `tests/fuzz/Cargo.toml`
 //! and seeds in `tests/fuzz/corpus/<target>/`; `.ci/run` and the corpus test find it by name
 //! in [`TARGETS`].
@@ -23,8 +25,14 @@ use crate::domain::incident::probe::ProbeSettings;
 use crate::domain::processor::{EmitMode, ProcessorSettings, Task};
 use crate::domain::window::WindowSpec;
 
+mod poll;
+pub use poll::{
+    poll_gtfs_rt, poll_here_flow, poll_here_incidents, poll_json, poll_tomtom_flow,
+    poll_tomtom_incidents,
+};
+
 /// Every target, by name, with its function: `cargo fuzz run <name>` and the corpus test.
-pub const TARGETS: [(&str, fn(&[u8])); 11] = [
+pub const TARGETS: [(&str, fn(&[u8])); 17] = [
     ("json_raw_event", json_raw_event),
     ("avro_raw_event", avro_raw_event),
     ("registry_response", registry_response),
@@ -36,6 +44,12 @@ pub const TARGETS: [(&str, fn(&[u8])); 11] = [
     ("detection_state", detection_state),
     ("ingest_body", ingest_body),
     ("datex_xml", datex_xml),
+    ("poll_tomtom_flow", poll_tomtom_flow),
+    ("poll_tomtom_incidents", poll_tomtom_incidents),
+    ("poll_here_flow", poll_here_flow),
+    ("poll_here_incidents", poll_here_incidents),
+    ("poll_gtfs_rt", poll_gtfs_rt),
+    ("poll_json", poll_json),
 ];
 
 /// Settings with a bound on the future, for decoded events and restored state to drive.

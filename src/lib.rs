@@ -21,8 +21,8 @@
 //! subcommand does), [`pipeline`] (processor settings from config), [`replay`] (the same
 //! tasks over a JSONL file: the reference output), [`sim`] (traffic generator, scenario
 //! simulator, evaluator), [`lab`] (`simulate` and `evaluate` on files), [`demo`]
-//! (embedded broker + generator + worker), [`telemetry`] (every metric and log line) and
-//! [`http`] (/metrics, /healthz, /readyz).
+//! (embedded broker + scenario and background traffic + worker + viewer), [`telemetry`]
+//! (every metric and log line) and [`http`] (/metrics, /healthz, /readyz).
 //!
 //! Data in besides Kafka producers: [`ingest`] (`roadpulse ingest`, `POST /v1/events`) validates
 //! records with [`codec`] and the domain's rules and produces them to the raw topic;
@@ -66,15 +66,7 @@ pub mod lab;
 pub mod pipeline;
 pub mod replay;
 pub mod sim;
-#[cfg(not(fuzzing))]
+// Under `cargo fuzz` only its presets, locator and preparation (no HTTP, Kafka or metrics).
 pub mod sources;
-/// The poller's pure parsers, for the fuzz targets.
-#[cfg(fuzzing)]
-pub mod sources {
-    #[path = "datex.rs"]
-    pub mod datex;
-    #[path = "reading.rs"]
-    pub mod reading;
-}
 #[cfg(not(fuzzing))]
 pub mod telemetry;

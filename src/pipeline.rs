@@ -52,9 +52,12 @@ pub fn detection(
 ) -> (Arc<Routing>, Arc<DetectSettings>) {
     let net = Arc::new(Network::from_catalog(catalog));
     let routing = Routing::new(net, config.incidents.neighbourhood_hops, partitions);
+    let (keys, waiting) = crate::config::detection_limits(&config.limits);
     let settings = DetectSettings {
         algorithms,
         blockage: config.incidents.blockage,
+        keys,
+        waiting,
         ..DetectSettings::default()
     };
     (Arc::new(routing), Arc::new(settings))

@@ -1,6 +1,7 @@
 //! The worker against a real Apache Kafka broker: its committed output equals
 //! `roadpulse replay --partitions N` on the same input, with one worker, with two workers
-//! sharing the partitions, with poison records in the input, and across a SIGTERM and restart.
+//! sharing the partitions, with poison records in the input, and across a SIGTERM and restart
+//! or a kill -9 (with poison records between the committed offset and the position).
 
 mod common;
 
@@ -9,27 +10,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
+use roadpulse::sim::generator;
 
 const PARTITIONS: i32 = 4;
-const SEGMENTS: u32 = 40;
-
-fn workload(events: u64, poison: f64, seed: u64) -> Vec<generator::Record> {
-    let cfg = WorkloadConfig {
-        segments: SEGMENTS,
-        events_per_sec: 1_000.0,
-        poison_ratio: poison,
-        disorder_ms: 1_000,
-        congestion_period_ms: 20_000,
-        seed,
-        ..WorkloadConfig::default()
-    };
-    Workload::new(cfg).take(events)
-}
 
 fn catalog_csv() -> String {
     let mut csv = String::from("segment_id,free_flow_kph\n");
-    for i in 0..SEGMENTS {
+    for i in 0..TRAFFIC_SEGMENTS {
         csv.push_str(&format!(
             "{},{}\n",
             generator::segment_id(i),
@@ -92,7 +79,7 @@ fn metric(text: &str, name: &str) -> f64 {
 #[test]
 fn one_worker_equals_replay_and_exports_valid_metrics() {
     let setup = Setup::new("one", PARTITIONS, None);
-    let records = workload(20_000, 0.0, 1);
+    let records = traffic(20_000, 0.0, 1);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let port = free_port();
     let listen = format!("http.listen=\"127.0.0.1:{port}\"");
@@ -145,7 +132,7 @@ fn one_worker_equals_replay_and_exports_valid_metrics() {
 #[test]
 fn two_workers_split_partitions_and_together_equal_replay() {
     let setup = Setup::new("two", PARTITIONS, Some(&catalog_csv()));
-    let records = workload(20_000, 0.0, 2);
+    let records = traffic(20_000, 0.0, 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     // Input partitions only (no detection stage), so that the split is of the input.
     let only_input = ["incidents.enabled=false"];
@@ -183,7 +170,7 @@ fn two_workers_split_partitions_and_together_equal_replay() {
 #[test]
 fn poison_records_go_to_the_dlq_with_their_origin_and_the_rest_is_processed() {
     let setup = Setup::new("poison", PARTITIONS, None);
-    let records = workload(20_000, 0.01, 3);
+    let records = traffic(20_000, 0.01, 3);
     let poison: Vec<&generator::Record> = records.iter().filter(|r| r.poison).collect();
     assert!(poison.len() > 100);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
@@ -234,7 +221,7 @@ fn poison_records_go_to_the_dlq_with_their_origin_and_the_rest_is_processed() {
 #[test]
 fn sigterm_mid_run_then_restart_loses_no_window() {
     let setup = Setup::new("restart", PARTITIONS, None);
-    let records = workload(30_000, 0.0, 4);
+    let records = traffic(30_000, 0.0, 4);
     let (first, second) = records.split_at(records.len() / 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
 
@@ -273,7 +260,7 @@ fn sigterm_mid_run_then_restart_loses_no_window() {
 #[test]
 fn exactly_once_kill_9_mid_run_then_restart_neither_loses_nor_repeats() {
     let setup = Setup::new("kill9", PARTITIONS, None);
-    let records = workload(30_000, 0.0, 5);
+    let records = traffic(30_000, 0.0, 5);
     let (first, second) = records.split_at(records.len() / 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let same_identity = "kafka.instance_id=\"kill9-worker\"";
@@ -301,10 +288,114 @@ fn exactly_once_kill_9_mid_run_then_restart_neither_loses_nor_repeats() {
     w2.stop();
 }
 
+/// Poison records between a worker's committed offset and its position when it is killed:
+/// the records above the committed offset are read again by its successor, and a dead letter
+/// must still reach the DLQ exactly once (read_committed): once for a record whose dead letter
+/// was committed before the kill (below the committed checkpoint's position), once for one
+/// whose dead letter died with the killed transaction.
+#[test]
+fn exactly_once_kill_9_with_poison_between_commit_and_position_dead_letters_each_once() {
+    let setup = Setup::new("dlqkill", PARTITIONS, None);
+    let records = traffic(30_000, 0.01, 6);
+    let (first, second) = records.split_at(records.len() / 2);
+    let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
+    let same_identity = "kafka.instance_id=\"dlqkill-worker\"";
+    let port = free_port();
+    let listen = format!("http.listen=\"127.0.0.1:{port}\"");
+
+    // One commit 20 s after the start, then none before the kill: the second half is read
+    // and dead-lettered inside the open transaction.
+    let w1_sets = [
+        same_identity,
+        "window.idle_timeout=\"0s\"",
+        "kafka.commit_interval=\"20s\"",
+        listen.as_str(),
+    ];
+    let mut w1 = setup.start_worker("w1", &w1_sets);
+    produce(&setup.bootstrap, &setup.input, first);
+    read_finals(&setup, 20, Duration::from_secs(90));
+    produce(&setup.bootstrap, &setup.input, second);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(
+        &http_get(port, "/metrics"),
+        "roadpulse_events_consumed_total",
+    ) < records.len() as f64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "w1 read everything:\n{}",
+            w1.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let committed = committed_and_end(&setup.bootstrap, &setup.group, &setup.input, PARTITIONS);
+    w1.kill();
+
+    let input = read_topic(
+        &setup.bootstrap,
+        &setup.input,
+        Duration::from_secs(60),
+        |rs| rs.len() >= records.len(),
+    );
+    let poison_values: std::collections::HashSet<&[u8]> = records
+        .iter()
+        .filter(|r| r.poison)
+        .map(|r| r.value.as_slice())
+        .collect();
+    let poison: std::collections::BTreeSet<(i32, i64)> = input
+        .iter()
+        .filter(|r| {
+            r.value
+                .as_deref()
+                .is_some_and(|v| poison_values.contains(v))
+        })
+        .map(|r| (r.partition, r.offset))
+        .collect();
+    let read_again = poison
+        .iter()
+        .filter(|(p, o)| *o >= committed[*p as usize].0)
+        .count();
+    assert!(
+        read_again > 10 && read_again < poison.len(),
+        "poison records on both sides of the committed offsets ({read_again} of {} above): {committed:?}",
+        poison.len()
+    );
+
+    let mut w2 = setup.start_worker("w2", &[same_identity]);
+    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(repeats, 0, "every window once");
+    assert_same(&expected, &got, &[]);
+    let dead = read_topic(
+        &setup.bootstrap,
+        &setup.dlq,
+        Duration::from_secs(60),
+        |rs| rs.len() >= poison.len(),
+    );
+    let mut origins: Vec<(i32, i64)> = dead
+        .iter()
+        .map(|d| {
+            let p = d.headers["roadpulse.source.partition"].parse().unwrap();
+            let o = d.headers["roadpulse.source.offset"].parse().unwrap();
+            (p, o)
+        })
+        .collect();
+    origins.sort();
+    let once: std::collections::BTreeSet<(i32, i64)> = origins.iter().copied().collect();
+    assert_eq!(
+        origins.len(),
+        once.len(),
+        "no poison record is dead-lettered twice ({} letters, {} records)",
+        origins.len(),
+        once.len()
+    );
+    assert_eq!(once, poison, "every poison record is dead-lettered");
+    w2.stop();
+}
+
 #[test]
 fn a_second_worker_with_the_same_identity_fences_the_first() {
     let setup = Setup::new("fence", PARTITIONS, Some(&catalog_csv()));
-    let records = workload(20_000, 0.0, 6);
+    let records = traffic(20_000, 0.0, 6);
     let (first, second) = records.split_at(records.len() / 2);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let identity = "kafka.instance_id=\"twin\"";

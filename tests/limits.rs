@@ -189,7 +189,14 @@ fn worker_dead_letters_each_new_segment_over_the_limit_exactly_once() {
             .unwrap_or_else(|| panic!("{name} in {metrics}"))
             .to_string()
     };
-    assert_eq!(value("roadpulse_over_capacity_total"), over.to_string());
+    assert_eq!(
+        value("roadpulse_over_capacity_total{limit=\"max_segments\"}"),
+        over.to_string()
+    );
+    assert_eq!(
+        value("roadpulse_over_capacity_total{limit=\"max_open_windows\"}"),
+        "0"
+    );
     assert_eq!(value("roadpulse_state_segments_limit"), "30");
     assert_eq!(value("roadpulse_state_segments"), "30");
     assert_eq!(
@@ -199,26 +206,10 @@ fn worker_dead_letters_each_new_segment_over_the_limit_exactly_once() {
     w.stop();
 }
 
-/// `GET /metrics`, or nothing while the worker does not serve yet.
-fn metrics_text(port: u16) -> String {
-    match std::net::TcpStream::connect(("127.0.0.1", port)) {
-        Ok(_) => http_get(port, "/metrics"),
-        Err(_) => String::new(),
-    }
-}
-
 const BASE: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
-fn probe_record(id: &str, ts: i64, speed: f64) -> Record {
-    let value = format!(
-        r#"{{"type":"probe","segment_id":"{id}","ts":{ts},"speed_kph":{speed},"vehicle_id":"v"}}"#
-    );
-    Record {
-        key: id.to_string(),
-        value: value.into_bytes(),
-        ts,
-        poison: false,
-    }
+fn probe_record_v(id: &str, ts: i64, speed: f64) -> Record {
+    probe_record(id, ts, speed, "v")
 }
 
 #[test]
@@ -226,19 +217,19 @@ fn worker_evicts_a_quiet_segment_with_a_tombstone_to_its_changelog() {
     let setup = Setup::new("retention", 1, None);
     // quiet: 0–4 s, back at 50 s; busy: every second to 60 s, then once at 120 s.
     let mut records: Vec<Record> = (0..5)
-        .map(|s| probe_record("quiet", BASE + s * 1_000, 40.0 + s as f64))
+        .map(|s| probe_record_v("quiet", BASE + s * 1_000, 40.0 + s as f64))
         .collect();
     for s in 5..=60 {
-        records.push(probe_record(
+        records.push(probe_record_v(
             "busy",
             BASE + s * 1_000,
             50.0 + (s % 9) as f64,
         ));
         if s == 50 {
-            records.push(probe_record("quiet", BASE + 50_500, 20.0));
+            records.push(probe_record_v("quiet", BASE + 50_500, 20.0));
         }
     }
-    records.push(probe_record("busy", BASE + 120_000, 55.0));
+    records.push(probe_record_v("busy", BASE + 120_000, 55.0));
     let mut sets = setup.domain_sets.clone();
     sets.push("state.retention=\"20s\"".into());
     let all = replay(&setup.dir, &records, 1, &sets);
@@ -252,22 +243,8 @@ fn worker_evicts_a_quiet_segment_with_a_tombstone_to_its_changelog() {
         .into_iter()
         .filter(|(_, v)| v["window_end"].as_i64().unwrap() + 2_000 <= BASE + 120_000)
         .collect();
-    let port = free_port();
-    let listen = format!("http.listen=\"127.0.0.1:{port}\"");
-    let mut w = setup.start_worker(
-        "w",
-        &[
-            "state.retention=\"20s\"",
-            "window.idle_timeout=\"0s\"",
-            "kafka.processing_guarantee=\"exactly_once\"",
-            &listen,
-        ],
-    );
-    produce(&setup.bootstrap, &setup.input, &records);
-    let (got, repeats) = read_finals(&setup, expected.len(), Duration::from_secs(120));
-    assert_eq!(repeats, 0);
-    let problems = diff(&expected, &got, &[]);
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let extra = ["state.retention=\"20s\"", "window.idle_timeout=\"0s\""];
+    let (mut w, port) = run_and_compare(&setup, &extra, &records, &expected);
 
     let changelog = format!("{}-{}-state-changelog", setup.group, setup.input);
     let quiet = |rs: &[Read]| -> Vec<Option<Vec<u8>>> {

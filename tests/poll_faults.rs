@@ -9,6 +9,7 @@ mod server;
 #[path = "poll/support.rs"]
 mod support;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,6 +135,14 @@ const STEP: Duration = Duration::from_millis(100);
 const BASE: i64 = 1_767_225_600_000;
 
 impl History {
+    fn new(locations: usize, readings: usize) -> Arc<History> {
+        Arc::new(History {
+            started: Instant::now(),
+            locations,
+            readings,
+        })
+    }
+
     fn doc(&self) -> String {
         let released = ((self.started.elapsed().as_millis() / STEP.as_millis()) as usize + 1)
             .min(self.readings);
@@ -151,36 +160,36 @@ impl History {
     }
 }
 
+/// `feed` served on 127.0.0.1, a mapping of its locations `L0`… to `S0`…, and the
+/// `[[sources]]` entry (generic JSON, polled every 200 ms, with `extra` lines) that reads it.
+fn history_source(dir: &Path, feed: &Arc<History>, extra: &str) -> (Server, String) {
+    let f = Arc::clone(feed);
+    let api = Server::start(move |_| Reply::ok(f.doc()));
+    let mapping = dir.join("mapping.csv");
+    let lines: String = (0..feed.locations)
+        .map(|l| format!("L{l},S{l}\n"))
+        .collect();
+    std::fs::write(&mapping, format!("location,segment_id\n{lines}")).unwrap();
+    let source = format!(
+        "[[sources]]\nname = \"loops\"\npreset = \"json\"\nurl = \"{}\"\nmapping = \"{}\"\ninterval = \"200ms\"\n{extra}\n\
+         json = {{ records = \"/items\", type = \"flow\", location = \"/id\", timestamp = \"/t\", speed = \"/kph\" }}\n",
+        api.url("/feed.json"),
+        mapping.display()
+    );
+    (api, source)
+}
+
 #[test]
 fn kill_9_mid_transaction_then_restart_loses_and_repeats_nothing() {
     let bootstrap = common::bootstrap();
     let dir = scratch_dir("poll-kill9");
     let raw = unique("poll-kill9-raw");
     create_topics(&bootstrap, &[&raw], 3);
-    let feed = Arc::new(History {
-        started: Instant::now(),
-        locations: 4,
-        readings: 80,
-    });
-    let f = Arc::clone(&feed);
-    let api = Server::start(move |_| Reply::ok(f.doc()));
-    let mapping = dir.join("mapping.csv");
-    std::fs::write(
-        &mapping,
-        "location,segment_id\nL0,S0\nL1,S1\nL2,S2\nL3,S3\n",
-    )
-    .unwrap();
-    let source = |boundary: &str| {
-        format!(
-            "[[sources]]\nname = \"loops\"\npreset = \"json\"\nurl = \"{}\"\nmapping = \"{}\"\ninterval = \"200ms\"\n\
-             transaction_boundary = \"{boundary}\"\ntransaction_interval = \"60s\"\n\
-             json = {{ records = \"/items\", type = \"flow\", location = \"/id\", timestamp = \"/t\", speed = \"/kph\" }}\n",
-            api.url("/feed.json"),
-            mapping.display()
-        )
-    };
+    let feed = History::new(4, 80);
     // Transactions of a minute: the kill lands inside one, with readings already sent.
-    let first = Poller::config(&dir, &bootstrap, &raw, "", &source("interval"));
+    let boundary = "transaction_boundary = \"interval\"\ntransaction_interval = \"60s\"";
+    let (_api, source) = history_source(&dir, &feed, boundary);
+    let first = Poller::config(&dir, &bootstrap, &raw, "", &source);
     let mut p1 = first.start(&dir, "p1", &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while uncommitted(&bootstrap, &raw) < 40 {
@@ -236,4 +245,109 @@ fn uncommitted(bootstrap: &str, topic: &str) -> i64 {
                 .map_or(0, |(lo, hi)| hi - lo)
         })
         .sum()
+}
+
+/// Two pollers with the same `poll.id` (so the same transactional ids) while the feed still
+/// has readings to give: the second fences the first, which stops at its next transaction
+/// (exit 1, one sentence), and carries on from the committed positions. Read with
+/// `read_committed`, every reading is there exactly once, and the positions match it.
+#[test]
+fn a_twin_with_the_same_poll_id_fences_the_first_which_stops() {
+    let bootstrap = common::bootstrap();
+    let dir = scratch_dir("poll-fence");
+    let raw = unique("poll-fence-raw");
+    create_topics(&bootstrap, &[&raw], 3);
+    // New readings every 100 ms for 20 s.
+    let feed = History::new(4, 200);
+    let (_api, sources) = history_source(&dir, &feed, "");
+    let first = Poller::config(&dir, &bootstrap, &raw, "", &sources);
+    let mut p1 = first.start(&dir, "p1", &[]);
+    assert!(
+        first.wait_ready(true, Duration::from_secs(60)),
+        "{}",
+        p1.log_text()
+    );
+    let published = |p: &Poller| {
+        p.metric(
+            "roadpulse_source_readings_published_total",
+            &[("source", "loops")],
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while published(&first) < 40.0 {
+        assert!(
+            Instant::now() < deadline && p1.is_running(),
+            "the first poller publishes: {}",
+            p1.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = first.twin();
+    let mut p2 = second.start(&dir, "p2", &[]);
+    let code = p1.wait_exit(Duration::from_secs(60));
+    let log = p1.log_text();
+    assert!(
+        feed.started.elapsed() < STEP * feed.readings as u32,
+        "fenced while its feed still had readings to give"
+    );
+    assert_eq!(code, Some(1), "the fenced poller exits 1:\n{log}");
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("roadpulse: source loops stopped: another poller with the same poll.id"),
+        "one sentence says why: {last}"
+    );
+    let total = feed.locations * feed.readings;
+    let events = raw_events(&bootstrap, &raw, Duration::from_secs(90), |vs| {
+        vs.len() >= total
+    });
+    let at = by_location(&events);
+    let want: Vec<i64> = (0..feed.readings as i64).map(|k| BASE + k * 1000).collect();
+    for l in 0..feed.locations {
+        assert_eq!(
+            at[&format!("L{l}")],
+            want,
+            "L{l}: every reading once, in order"
+        );
+    }
+    assert_eq!(events.len(), total, "no duplicates");
+    assert!(
+        published(&second) > 0.0 && p2.is_running(),
+        "{}",
+        p2.log_text()
+    );
+    p2.stop();
+    // The positions: per location, committed in order, each the time of a published reading,
+    // the last one the newest reading.
+    let records = common::read_topic(
+        &bootstrap,
+        &first.positions_topic(),
+        Duration::from_secs(30),
+        |rs| rs.len() >= feed.locations,
+    );
+    let mut positions: std::collections::BTreeMap<String, Vec<(i32, i64, i64)>> =
+        Default::default();
+    for r in &records {
+        let key: serde_json::Value = serde_json::from_slice(r.key.as_deref().unwrap()).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+        let location = key[1]["location"].as_str().unwrap().to_string();
+        let ts = value["ts"].as_i64().unwrap();
+        positions
+            .entry(location)
+            .or_default()
+            .push((r.partition, r.offset, ts));
+    }
+    assert_eq!(positions.len(), feed.locations, "{positions:?}");
+    for (location, mut marks) in positions {
+        marks.sort();
+        let times: Vec<i64> = marks.iter().map(|m| m.2).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] < w[1]),
+            "{location}: {times:?}"
+        );
+        assert!(
+            times.iter().all(|t| want.contains(t)),
+            "{location}: {times:?}"
+        );
+        assert_eq!(times.last(), want.last(), "{location}: the newest reading");
+    }
 }

@@ -16,22 +16,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use roadpulse::sim::generator::{self, Workload, WorkloadConfig};
+use roadpulse::sim::generator;
 
 const PARTITIONS: i32 = 4;
-const SEGMENTS: u32 = 40;
-
-fn workload(seed: u64) -> Vec<generator::Record> {
-    let cfg = WorkloadConfig {
-        segments: SEGMENTS,
-        events_per_sec: 1_000.0,
-        disorder_ms: 1_000,
-        congestion_period_ms: 20_000,
-        seed,
-        ..WorkloadConfig::default()
-    };
-    Workload::new(cfg).take(30_000)
-}
 
 /// The sum of a running worker's series `name` whose line contains `labels`.
 fn metric(port: u16, name: &str, labels: &str) -> f64 {
@@ -133,7 +120,7 @@ struct Outcome {
 /// committed output must equal replay either way.
 fn rolling_restart(name: &str, static_membership: bool, seed: u64) -> Outcome {
     let setup = Setup::new(name, PARTITIONS, None);
-    let records = workload(seed);
+    let records = traffic(30_000, 0.0, seed);
     let expected = replay(&setup.dir, &records, PARTITIONS as u32, &setup.domain_sets);
     let thirds: Vec<&[generator::Record]> = records.chunks(records.len() / 3 + 1).collect();
 

@@ -123,6 +123,9 @@ pub struct KafkaConfig {
     pub incidents_topic: String,
     /// Poison records go here with headers naming their origin and error.
     pub dlq_topic: String,
+    /// Late records (every window they belong to had closed) go here, bytes unchanged, with
+    /// headers naming their origin, their window and the stream time; empty: only counted.
+    pub late_topic: String,
     /// Create missing topics at start-up.
     pub create_topics: bool,
     /// Partitions of topics roadpulse creates.
@@ -156,6 +159,7 @@ impl Default for KafkaConfig {
             congestion_topic: "traffic.congestion".into(),
             incidents_topic: "traffic.incidents".into(),
             dlq_topic: "traffic.dlq".into(),
+            late_topic: String::new(),
             create_topics: true,
             topic_partitions: 12,
             replication_factor: -1,
@@ -222,6 +226,18 @@ impl KafkaConfig {
                     format!("`{topic}` is also an input topic"),
                 ));
             }
+        }
+        let late = &self.late_topic;
+        let outputs = [
+            &self.congestion_topic,
+            &self.dlq_topic,
+            &self.incidents_topic,
+        ];
+        if !late.is_empty() && (self.input_topics.contains(late) || outputs.contains(&late)) {
+            return Err(ConfigError::invalid(
+                "kafka.late_topic",
+                format!("`{late}` is also an input or another output topic"),
+            ));
         }
         if self.topic_partitions < 1 {
             return Err(ConfigError::invalid(
@@ -504,5 +520,17 @@ mod tests {
         assert_eq!(c.unwrap().window.max_future.millis(), 0);
         let e = crate::config::Config::load(None, vec![], &["window.max_future=5".into()]);
         assert!(e.unwrap_err().to_string().contains("window.max_future"));
+    }
+
+    #[test]
+    fn the_late_topic_is_off_by_default_and_no_other_topic() {
+        let load = |set: &str| crate::config::Config::load(None, vec![], &[set.into()]);
+        assert_eq!(load("log.format=\"json\"").unwrap().kafka.late_topic, "");
+        let ok = load("kafka.late_topic=\"traffic.late\"").unwrap();
+        assert_eq!(ok.kafka.late_topic, "traffic.late");
+        for taken in ["traffic.raw", "traffic.dlq", "traffic.congestion"] {
+            let e = load(&format!("kafka.late_topic=\"{taken}\"")).unwrap_err();
+            assert!(e.to_string().contains("kafka.late_topic"), "{e}");
+        }
     }
 }

@@ -15,6 +15,8 @@ pub type EpochMillis = i64;
 pub struct InvalidEvent {
     pub kind: InvalidKind,
     pub message: String,
+    /// `over_capacity`: the config key of the limit that refused it (`limits.max_segments`…).
+    pub limit: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,7 +33,8 @@ pub enum InvalidKind {
     InvalidTimestamp,
     /// Avro: the writer schema id is unknown, or its schema cannot be read as ours.
     Schema,
-    /// A new segment while the worker holds `limits.max_segments` (see `domain::limits`).
+    /// A new segment while the worker holds `limits.max_segments`, or a record that would open
+    /// more windows than `limits.max_open_windows` allows (see `domain::limits`).
     OverCapacity,
 }
 
@@ -64,7 +67,14 @@ impl InvalidEvent {
         Self {
             kind,
             message: message.into(),
+            limit: None,
         }
+    }
+
+    /// The same, refused by the limit `key` sets.
+    pub fn at_limit(mut self, key: &'static str) -> Self {
+        self.limit = Some(key);
+        self
     }
 }
 

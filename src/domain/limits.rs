@@ -17,24 +17,53 @@
 //!   of a segment already due for eviction finds it evicted, whether the periodic sweep has run
 //!   or not, so a restored task decides exactly as one that ran on.
 //!
-//! Pure: the budget is an atomic counter, nothing here reads a clock.
+//! - **An open-window budget** (`limits.max_open_windows`), shared the same way: open
+//!   (segment, window) accumulators. A segment has as many as the window starts its records
+//!   fall in that have not closed — 2 with the defaults (60 s windows, 30 s grace), more with
+//!   a long grace or hopping windows — so the segment budget alone does not bound them. A
+//!   record that would open more than fit is refused with kind `over_capacity`, like a new
+//!   segment over its budget: its bytes go to the dead-letter topic and nothing already
+//!   counted changes. Windows never close early to make room (that would change the result
+//!   of windows already open, silently, and make their stragglers late).
+//!
+//! Pure: the budgets are atomic counters, nothing here reads a clock.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::event::{EpochMillis, InvalidEvent, InvalidKind};
 
-/// How many segments the tasks sharing it may hold, and how many they hold now.
-#[derive(Debug, Default)]
-pub struct SegmentBudget {
+/// How many of something (segments, open windows) the tasks sharing it may hold, and how many
+/// they hold now. The config key that sets it names it in refusals and metrics.
+#[derive(Debug)]
+pub struct Budget {
+    /// `limits.max_segments` or `limits.max_open_windows`.
+    key: &'static str,
     /// `None`: unbounded.
     max: Option<usize>,
     held: AtomicUsize,
 }
 
-impl SegmentBudget {
-    pub fn new(max: Option<usize>) -> Self {
-        SegmentBudget {
+/// The budget of segments with long-lived state (`limits.max_segments`).
+pub type SegmentBudget = Budget;
+
+pub const MAX_SEGMENTS: &str = "limits.max_segments";
+pub const MAX_OPEN_WINDOWS: &str = "limits.max_open_windows";
+pub const MAX_DETECTION_KEYS: &str = "limits.max_detection_keys";
+pub const MAX_WAITING_WINDOWS: &str = "limits.max_waiting_windows";
+
+/// Two budgets are the same limit when they bound the same thing as far (what they hold now
+/// is not part of the setting).
+impl PartialEq for Budget {
+    fn eq(&self, other: &Self) -> bool {
+        (self.key, self.max) == (other.key, other.max)
+    }
+}
+
+impl Budget {
+    pub fn new(key: &'static str, max: Option<usize>) -> Self {
+        Budget {
+            key,
             max,
             held: AtomicUsize::new(0),
         }
@@ -44,7 +73,12 @@ impl SegmentBudget {
         self.max
     }
 
-    /// Segments held now by every task sharing this budget.
+    /// The config key that sets it.
+    pub fn key(&self) -> &'static str {
+        self.key
+    }
+
+    /// Held now by every task sharing this budget.
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Relaxed)
     }
@@ -52,18 +86,45 @@ impl SegmentBudget {
     /// Refuses a new segment when the budget is spent.
     pub fn check_room(&self, segment_id: &str) -> Result<(), InvalidEvent> {
         match self.max {
-            Some(max) if self.held() >= max => Err(InvalidEvent::new(
-                InvalidKind::OverCapacity,
-                format!(
-                    "segment {segment_id:?} is new and this worker already holds {max} segments (limits.max_segments)"
-                ),
-            )),
+            Some(max) if self.held() >= max => Err(self.refusal(format!(
+                "segment {segment_id:?} is new and this worker already holds {max} segments ({})",
+                self.key
+            ))),
             _ => Ok(()),
         }
     }
 
+    /// Refuses a record of `segment_id` that would open `more` (segment, window)s when they do
+    /// not fit, after the `freed` ones its stream time closes first are given back.
+    pub fn check_windows(
+        &self,
+        segment_id: &str,
+        more: usize,
+        freed: usize,
+    ) -> Result<(), InvalidEvent> {
+        let after = self.held().saturating_sub(freed).saturating_add(more);
+        match self.max {
+            Some(max) if more > 0 && after > max => {
+                Err(self.refusal(format!(
+                    "a record of segment {segment_id:?} would open {more} more window(s) and this worker already holds {} of {max} open windows ({})",
+                    self.held(),
+                    self.key
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn refusal(&self, message: String) -> InvalidEvent {
+        InvalidEvent::new(InvalidKind::OverCapacity, message).at_limit(self.key)
+    }
+
     pub(super) fn take(&self) {
-        self.held.fetch_add(1, Ordering::Relaxed);
+        self.take_many(1);
+    }
+
+    pub(super) fn take_many(&self, n: usize) {
+        self.held.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(super) fn release(&self, n: usize) {
@@ -77,21 +138,37 @@ impl SegmentBudget {
 }
 
 /// The memory rules of the tasks built from one [`super::processor::ProcessorSettings`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Shared by every task of these settings (the worker's budget).
     pub segments: Arc<SegmentBudget>,
+    /// Open (segment, window) accumulators, shared the same way.
+    pub windows: Arc<Budget>,
     /// Evict a segment whose last final window ended this long ago (`None`: never).
     pub retention_ms: Option<i64>,
+}
+
+impl Default for Limits {
+    /// No bound on anything, state kept forever.
+    fn default() -> Self {
+        Limits::new(None, 0)
+    }
 }
 
 impl Limits {
     /// `retention_ms` ≤ 0 keeps state forever.
     pub fn new(max_segments: Option<usize>, retention_ms: i64) -> Self {
         Limits {
-            segments: Arc::new(SegmentBudget::new(max_segments)),
+            segments: Arc::new(Budget::new(MAX_SEGMENTS, max_segments)),
+            windows: Arc::new(Budget::new(MAX_OPEN_WINDOWS, None)),
             retention_ms: Some(retention_ms).filter(|ms| *ms > 0),
         }
+    }
+
+    /// The same, with at most `max` open (segment, window)s over the tasks (`None`: no bound).
+    pub fn with_max_open_windows(mut self, max: Option<usize>) -> Self {
+        self.windows = Arc::new(Budget::new(MAX_OPEN_WINDOWS, max));
+        self
     }
 
     /// Whether state last seen at `last_seen` is due for eviction at stream time `now`.
@@ -107,7 +184,7 @@ mod tests {
 
     #[test]
     fn the_budget_refuses_only_when_spent_and_never_goes_negative() {
-        let b = SegmentBudget::new(Some(2));
+        let b = Budget::new(MAX_SEGMENTS, Some(2));
         b.check_room("a").unwrap();
         b.take();
         b.take();
@@ -118,7 +195,34 @@ mod tests {
         b.check_room("c").unwrap();
         b.release(5);
         assert_eq!(b.held(), 0);
-        assert!(SegmentBudget::new(None).check_room("x").is_ok());
+        assert!(Budget::new(MAX_SEGMENTS, None).check_room("x").is_ok());
+        assert_eq!(e.limit, Some(MAX_SEGMENTS));
+    }
+
+    #[test]
+    fn the_window_budget_refuses_what_does_not_fit_and_names_its_key() {
+        let b = Budget::new(MAX_OPEN_WINDOWS, Some(3));
+        b.take();
+        b.take();
+        b.check_windows("a", 1, 0).unwrap();
+        b.check_windows("a", 0, 0).unwrap();
+        b.check_windows("a", 2, 1).unwrap();
+        let e = b.check_windows("a", 2, 0).unwrap_err();
+        assert_eq!(
+            (e.kind, e.limit),
+            (InvalidKind::OverCapacity, Some(MAX_OPEN_WINDOWS))
+        );
+        assert!(
+            e.message
+                .contains("2 of 3 open windows (limits.max_open_windows)"),
+            "{e}"
+        );
+        b.take();
+        assert!(b.check_windows("a", 1, 0).is_err());
+        b.check_windows("a", 0, 0).unwrap();
+        b.check_windows("a", 1, 9).unwrap();
+        let unbounded = Budget::new(MAX_OPEN_WINDOWS, None);
+        unbounded.check_windows("a", usize::MAX, 0).unwrap();
     }
 
     #[test]

@@ -30,13 +30,17 @@ fn settings(max_segments: Option<usize>, retention_ms: i64) -> Arc<ProcessorSett
     })
 }
 
-fn probe(segment: &str, ts: i64, speed: f64) -> RawEvent<'_> {
+pub(super) fn probe(segment: &str, ts: i64, speed: f64) -> RawEvent<'_> {
     RawEvent::probe(segment, ts, speed, "v")
 }
 
 /// Admits and folds in each event at consecutive offsets from `first`; returns the refused
 /// kinds and the output.
-fn feed(task: &mut Task, first: i64, events: &[RawEvent<'_>]) -> (Vec<InvalidKind>, Vec<String>) {
+pub(super) fn feed(
+    task: &mut Task,
+    first: i64,
+    events: &[RawEvent<'_>],
+) -> (Vec<InvalidKind>, Vec<String>) {
     let (mut refused, mut out) = (Vec::new(), Vec::new());
     for (i, e) in events.iter().enumerate() {
         match task.admit(e, e.ts) {

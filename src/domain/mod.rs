@@ -24,6 +24,8 @@ pub mod window;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
+mod open_windows_tests;
+#[cfg(test)]
 mod processor_tests;
 #[cfg(test)]
 mod processor_time_tests;

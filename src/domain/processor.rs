@@ -214,13 +214,54 @@ impl Task {
         self.settings.future.check(ts, reference)
     }
 
-    /// The `limits.max_segments` half of [`Task::admit`].
+    /// The `limits.max_segments` and `limits.max_open_windows` half of [`Task::admit`].
     pub fn check_room(&self, event: &RawEvent<'_>) -> Result<(), InvalidEvent> {
-        let holds_state = !matches!(event.body, EventBody::Report { .. });
-        if holds_state && !self.segments.contains(event.segment_id) {
-            self.settings.limits.segments.check_room(event.segment_id)?;
+        if matches!(event.body, EventBody::Report { .. }) {
+            return Ok(());
+        }
+        let limits = &self.settings.limits;
+        let held = self.segments.find(event.segment_id);
+        if held.is_none() {
+            limits.segments.check_room(event.segment_id)?;
+        }
+        if limits.windows.max().is_some() {
+            let (more, freed) = self.windows_to_open(held, event.ts);
+            limits
+                .windows
+                .check_windows(event.segment_id, more, freed)?;
         }
         Ok(())
+    }
+
+    /// The last window an event at `ts` belongs to, `(start, end)`: for a late event, the
+    /// one that closed last.
+    pub fn last_window_of(&self, ts: EpochMillis) -> (EpochMillis, EpochMillis) {
+        let spec = self.settings.window;
+        let start = spec.starts_for(ts).last().unwrap_or(ts);
+        (start, spec.end(start))
+    }
+
+    /// Whether the record at `offset` was read before the checkpoint this task resumed from:
+    /// everything it led to (a dead letter included) is committed already.
+    pub fn replayed(&self, offset: i64) -> bool {
+        self.replay_until.is_some_and(|p| offset < p)
+    }
+
+    /// How many (segment, window) accumulators a record of segment index `held` (`None`: not
+    /// held) at `ts` would open, and how many the stream time it brings would close first.
+    fn windows_to_open(&self, held: Option<u32>, ts: EpochMillis) -> (usize, usize) {
+        let spec = self.settings.window;
+        let now = self.stream_time.get().map_or(ts, |t| t.max(ts));
+        let open = |start: &EpochMillis| match (held, self.windows.get(start)) {
+            (Some(seg), Some(bucket)) => bucket.aggs.contains_key(&seg),
+            _ => false,
+        };
+        let more = spec
+            .starts_for(ts)
+            .filter(|s| !spec.is_closed(*s, now) && !open(s))
+            .count();
+        let closing = self.windows.range(..=spec.closed_through(now));
+        (more, closing.map(|(_, b)| b.aggs.len()).sum())
     }
 
     /// Folds one event in and appends every window it closes to `out`. `wall_ms` is the wall
@@ -242,7 +283,7 @@ impl Task {
         };
         self.close_windows(out);
         match outcome {
-            Outcome::Late if self.replay_until.is_some_and(|p| offset < p) => Outcome::Replayed,
+            Outcome::Late if self.replayed(offset) => Outcome::Replayed,
             other => other,
         }
     }
@@ -281,7 +322,10 @@ impl Task {
             if updates {
                 bucket.changed.insert(seg);
             }
-            let agg = bucket.aggs.entry(seg).or_default();
+            let agg = bucket.aggs.entry(seg).or_insert_with(|| {
+                self.settings.limits.windows.take();
+                WindowAgg::default()
+            });
             match body {
                 EventBody::Probe {
                     speed_kph,
@@ -354,6 +398,7 @@ impl Task {
 
     fn emit_final(&mut self, start: EpochMillis, bucket: Bucket, out: &mut Vec<CongestionEvent>) {
         let (mut aggs, tracks) = (bucket.aggs, bucket.tracks);
+        self.settings.limits.windows.release(aggs.len());
         let all = aggs.iter().map(|(s, agg)| (*s, agg, tracks.get(s)));
         let windows = self.emit_bucket(start, all, true, out);
         aggs.clear();
@@ -547,6 +592,14 @@ impl Task {
             stream_time: self.stream_time.get(),
             position: self.position.max(self.replay_until),
         }
+    }
+}
+
+impl Drop for Task {
+    /// A task dropped (its partition revoked, or rewound) gives its open windows back to the
+    /// budget (its segments go back with its segment table).
+    fn drop(&mut self) {
+        self.settings.limits.windows.release(self.open_windows());
     }
 }
 

@@ -72,9 +72,9 @@ impl SegmentTable {
         }
     }
 
-    /// Whether `id` is held (a record of it never counts against the budget).
-    pub fn contains(&self, id: &str) -> bool {
-        self.ids.find(id).is_some()
+    /// The index of `id` when it is held (a record of it never counts against the budget).
+    pub fn find(&self, id: &str) -> Option<u32> {
+        self.ids.find(id)
     }
 
     /// The index of `id`, added (made by `make`) when it is not held or was due for eviction at

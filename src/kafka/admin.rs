@@ -22,6 +22,9 @@ pub fn all_topics(k: &KafkaConfig) -> Vec<String> {
         k.incidents_topic.clone(),
         k.dlq_topic.clone(),
     ]);
+    if !k.late_topic.is_empty() {
+        topics.push(k.late_topic.clone());
+    }
     topics
 }
 
@@ -125,6 +128,9 @@ pub async fn ensure_internal_topics(
     let mut outputs = vec![&k.congestion_topic, &k.dlq_topic];
     if incidents {
         outputs.push(&k.incidents_topic);
+    }
+    if !k.late_topic.is_empty() {
+        outputs.push(&k.late_topic);
     }
     // Topics created a moment ago may take a few metadata rounds to show their partitions.
     let deadline = Instant::now() + timeout;

@@ -6,7 +6,8 @@
 //!   through `send_offsets_to_transaction`, commit in one Kafka transaction, and the next one
 //!   begins at once. Retriable errors are retried a few times; an abortable error aborts the
 //!   transaction (the caller rewinds its tasks to the last commit); a fatal one (this worker
-//!   was fenced by a newer one with the same transactional id) ends the worker.
+//!   was fenced by a newer one with the same transactional id) ends the worker. A lost
+//!   assignment aborts the open transaction too ([`abort`]).
 
 use std::time::Duration;
 
@@ -28,6 +29,10 @@ pub(crate) enum CommitError {
 }
 
 const ATTEMPTS: u32 = 3;
+/// An abort that times out goes on in the background (librdkafka), so it is asked again for
+/// longer than a commit: giving up on it ends the worker, while a broker back within this many
+/// timeouts is survived.
+const ABORT_ATTEMPTS: u32 = 5;
 
 fn classify(e: KafkaError) -> CommitError {
     match &e {
@@ -38,11 +43,18 @@ fn classify(e: KafkaError) -> CommitError {
     }
 }
 
-fn retrying(mut call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), CommitError> {
+fn retrying(call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), CommitError> {
+    retrying_up_to(ATTEMPTS, call)
+}
+
+fn retrying_up_to(
+    attempts: u32,
+    mut call: impl FnMut() -> Result<(), KafkaError>,
+) -> Result<(), CommitError> {
     let mut attempt = 1;
     loop {
         match call().map_err(classify) {
-            Err(CommitError::Retry(why)) if attempt < ATTEMPTS => {
+            Err(CommitError::Retry(why)) if attempt < attempts => {
                 tracing::debug!(attempt, "retrying transaction call: {why}");
                 attempt += 1;
             }
@@ -79,17 +91,23 @@ pub(crate) fn exactly_once<C: ConsumerContext>(
     let result = transact(output, consumer, offsets, timeout);
     match result {
         Err(CommitError::Abort(why)) | Err(CommitError::Retry(why)) => {
-            let producer = output.producer();
-            retrying(|| producer.abort_transaction(timeout))
-                .and_then(|_| producer.begin_transaction().map_err(classify))
-                .map_err(|e| match e {
-                    CommitError::Fatal(f) => CommitError::Fatal(f),
-                    other => CommitError::Fatal(format!("cannot abort the transaction: {other:?}")),
-                })?;
+            abort(output, timeout)?;
             Err(CommitError::Abort(why))
         }
         other => other,
     }
+}
+
+/// Aborts the open transaction and begins the next; an error here is fatal (the worker cannot
+/// tell what its outputs became).
+pub(crate) fn abort(output: &Output, timeout: Duration) -> Result<(), CommitError> {
+    let producer = output.producer();
+    retrying_up_to(ABORT_ATTEMPTS, || producer.abort_transaction(timeout))
+        .and_then(|_| producer.begin_transaction().map_err(classify))
+        .map_err(|e| match e {
+            CommitError::Fatal(f) => CommitError::Fatal(f),
+            other => CommitError::Fatal(format!("cannot abort the transaction: {other:?}")),
+        })
 }
 
 fn transact<C: ConsumerContext>(

@@ -1,5 +1,5 @@
 //! Consumer callbacks: rebalances (a revoked partition's outputs are flushed and its offsets
-//! committed before the revoke returns; the (un)assignment itself never asks librdkafka for
+//! committed before the revoke returns; a lost assignment's open transaction is aborted; the (un)assignment itself never asks librdkafka for
 //! the group's protocol, see [`WorkerContext::rebalance`]), librdkafka statistics (consumer lag per partition,
 //! and whether each input partition is caught up), and client errors (broker outages are
 //! reported, and librdkafka keeps reconnecting).
@@ -150,7 +150,8 @@ impl ConsumerContext for WorkerContext {
         };
         let revoked = keys(tpl);
         let mut shared = self.lock();
-        if consumer.assignment_lost() {
+        let lost = consumer.assignment_lost();
+        if lost {
             telemetry::rebalance(&self.metrics, "lost", &revoked);
         } else {
             telemetry::rebalance(&self.metrics, "revoke", &revoked);
@@ -159,6 +160,9 @@ impl ConsumerContext for WorkerContext {
         for key in &revoked {
             shared.drop_partition(key);
             telemetry::partition_revoked(&self.metrics, &key.0, key.1);
+        }
+        if lost {
+            shared.abandon(consumer);
         }
         let open = shared.segments.open_windows();
         telemetry::state_size(&self.metrics, shared.segments.segments(), open);

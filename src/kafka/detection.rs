@@ -171,7 +171,8 @@ impl DetectionSide {
         payload: &[u8],
         out: &mut Vec<IncidentEvent>,
     ) {
-        let late = stage.task.late_windows();
+        let t = &stage.task;
+        let (late, over, forced) = (t.late_windows(), t.over_capacity(), t.forced());
         match routed::decode(payload) {
             Ok(Routed::Batch(b)) => stage.task.on_batch(Some(offset), b),
             Ok(Routed::Mark(input, mark)) => stage.task.on_mark(Some(offset), input, mark),
@@ -183,6 +184,8 @@ impl DetectionSide {
         }
         telemetry::late_for_detection(&io.metrics, stage.task.late_windows() - late);
         stage.task.judge(out);
+        let t = &stage.task;
+        telemetry::detection_bounded(&io.metrics, t.over_capacity() - over, t.forced() - forced);
     }
 
     /// Adds the offsets of stages that moved on to `tpl`; returns them for
@@ -232,14 +235,14 @@ impl DetectionSide {
                 }
             });
         }
-        let active = self.stages.values().map(|s| s.task.active()).sum::<usize>();
-        let keys = self.stages.values().map(|s| s.task.keys()).sum::<usize>();
-        let waiting = self
-            .stages
-            .values()
-            .map(|s| s.task.waiting())
-            .sum::<usize>();
-        telemetry::detection_state(&io.metrics, active, keys, waiting);
+        let mut sum = telemetry::DetectionState::default();
+        for t in self.stages.values().map(|s| &s.task) {
+            sum.active += t.active();
+            sum.keys += t.keys();
+            sum.uncatalogued += t.uncatalogued();
+            sum.waiting += t.waiting();
+        }
+        telemetry::detection_state(&io.metrics, sum);
     }
 
     /// Back to the last commit: stages restored from the changelog, positions reset.

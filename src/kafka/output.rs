@@ -1,4 +1,4 @@
-//! The output side: congestion events, incident events, dead-letter records, detection
+//! The output side: congestion events, incident events, dead-letter and late records, detection
 //! repartition records and state changelog records through one idempotent (under exactly
 //! once, transactional) producer, with delivery reports feeding metrics and a failure count
 //! the commit cycle checks before it commits anything.
@@ -27,8 +27,9 @@ const DEAD_LETTER: usize = 1;
 const INCIDENTS: usize = 2;
 const REPARTITION: usize = 3;
 pub(crate) const DETECTION_STATE: usize = 4;
+const LATE: usize = 5;
 /// Topic index of the first input's state changelog; the others follow in input order.
-const CHANGELOGS: usize = 5;
+const CHANGELOGS: usize = 6;
 
 /// DLQ header names (documented in the README).
 pub const H_TOPIC: &str = "roadpulse.source.topic";
@@ -36,11 +37,14 @@ pub const H_PARTITION: &str = "roadpulse.source.partition";
 pub const H_OFFSET: &str = "roadpulse.source.offset";
 pub const H_KIND: &str = "roadpulse.error.kind";
 pub const H_MESSAGE: &str = "roadpulse.error.message";
+/// Late-record header names (documented in the README).
+pub const H_LATE_WINDOW: &str = "roadpulse.late.window";
+pub const H_LATE_STREAM_TIME: &str = "roadpulse.late.stream_time";
 
 pub(crate) struct DeliveryContext {
     metrics: Arc<Metrics>,
     /// Congestion, dead letters, incidents, the detection repartition topic and its state
-    /// changelog, then one state changelog per input topic; a record's opaque is its topic's
+    /// changelog, late records, then one state changelog per input topic; a record's opaque is its topic's
     /// index here.
     topics: Vec<String>,
     failures: AtomicU64,
@@ -58,12 +62,26 @@ impl ProducerContext for DeliveryContext {
     fn delivery(&self, result: &DeliveryResult<'_>, which: usize) {
         match result {
             Ok(_) => telemetry::delivered(&self.metrics, &self.topics[which], which == DEAD_LETTER),
+            // Purged by an abort: that transaction's outputs are void by design, and the ones
+            // it held are redone after the rewind. Counted as failures they would void the
+            // next transaction too, and every abort would cause the next (a livelock).
+            Err((e, _)) if purged(e) => {
+                tracing::debug!(topic = %self.topics[which], "output purged by an abort")
+            }
             Err((e, _)) => {
                 self.failures.fetch_add(1, Ordering::SeqCst);
                 telemetry::not_delivered(&self.metrics, &self.topics[which], &e.to_string());
             }
         }
     }
+}
+
+/// A record librdkafka dropped because its transaction was aborted.
+fn purged(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+    )
 }
 
 pub(crate) struct Output {
@@ -89,6 +107,7 @@ impl Output {
                 k.incidents_topic.clone(),
                 super::admin::repartition_topic(k),
                 super::admin::detection_changelog_topic(k),
+                k.late_topic.clone(),
             ]
             .into_iter()
             .chain(
@@ -255,37 +274,70 @@ impl Output {
     /// Queues a poison record, bytes unchanged, with headers naming its origin and error.
     pub fn send_dead_letter(
         &mut self,
-        key: Option<&[u8]>,
-        payload: Option<&[u8]>,
+        original: (Option<&[u8]>, Option<&[u8]>),
         origin: Origin<'_>,
         err: &InvalidEvent,
         patience: Duration,
     ) -> Result<(), KafkaError> {
+        let why = [
+            (H_KIND, err.kind.as_str()),
+            (H_MESSAGE, err.message.as_str()),
+        ];
+        self.send_original(DEAD_LETTER, original, origin, &why, patience)
+    }
+
+    /// Whether late records go to a topic of their own (`kafka.late_topic`).
+    pub fn keeps_late(&self) -> bool {
+        !self.topic(LATE).is_empty()
+    }
+
+    /// Queues a late record, bytes unchanged, with headers naming its origin, the last window
+    /// it belonged to (`start..end`, epoch ms) and the stream time that had closed it.
+    pub fn send_late(
+        &mut self,
+        original: (Option<&[u8]>, Option<&[u8]>),
+        origin: Origin<'_>,
+        window: (i64, i64),
+        stream_time: Option<i64>,
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
+        let window = format!("{}..{}", window.0, window.1);
+        let stream_time = stream_time.map(|t| t.to_string()).unwrap_or_default();
+        let why = [
+            (H_LATE_WINDOW, window.as_str()),
+            (H_LATE_STREAM_TIME, &stream_time),
+        ];
+        self.send_original(LATE, original, origin, &why, patience)
+    }
+
+    /// Queues an input record's key and value to topic `which`, with its origin and `why` as
+    /// headers.
+    fn send_original(
+        &mut self,
+        which: usize,
+        (key, payload): (Option<&[u8]>, Option<&[u8]>),
+        origin: Origin<'_>,
+        why: &[(&str, &str)],
+        patience: Duration,
+    ) -> Result<(), KafkaError> {
         let partition = origin.partition.to_string();
         let offset = origin.offset.to_string();
-        let headers = OwnedHeaders::new_with_capacity(5)
-            .insert(Header {
-                key: H_TOPIC,
-                value: Some(origin.topic),
-            })
-            .insert(Header {
-                key: H_PARTITION,
-                value: Some(&partition),
-            })
-            .insert(Header {
-                key: H_OFFSET,
-                value: Some(&offset),
-            })
-            .insert(Header {
-                key: H_KIND,
-                value: Some(err.kind.as_str()),
-            })
-            .insert(Header {
-                key: H_MESSAGE,
-                value: Some(&err.message),
-            });
+        let source = [
+            (H_TOPIC, origin.topic),
+            (H_PARTITION, partition.as_str()),
+            (H_OFFSET, offset.as_str()),
+        ];
+        let headers = source.iter().chain(why).fold(
+            OwnedHeaders::new_with_capacity(source.len() + why.len()),
+            |h, (key, value)| {
+                h.insert(Header {
+                    key,
+                    value: Some(*value),
+                })
+            },
+        );
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(self.topic(DEAD_LETTER), DEAD_LETTER).headers(headers);
+            BaseRecord::with_opaque_to(self.topic(which), which).headers(headers);
         record.key = key;
         record.payload = payload;
         let result = send(&self.producer, record, patience);

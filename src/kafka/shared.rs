@@ -5,7 +5,8 @@
 //! changed segment states and detection keys to their changelogs, then every task's and
 //! stage's checkpoint commits with the outputs — one transaction under exactly once
 //! (`send_offsets_to_transaction`), a flush then an offset commit under at least once. If
-//! that fails, both stages rewind to their last commit.
+//! that fails, both stages rewind to their last commit. A lost assignment aborts the open
+//! transaction and rewinds the same way.
 
 use std::sync::Arc;
 
@@ -156,6 +157,28 @@ impl Shared {
                 let ts = mark.closed_through.unwrap_or(0);
                 d.send_mark(&mut self.io, (a.input, *partition), mark, ts);
                 a.sent_mark = Some(mark);
+            }
+        }
+    }
+
+    /// A lost assignment (the group moved the partitions on without this worker: a session
+    /// that expired): what the open transaction holds since the last commit is no longer this
+    /// worker's to commit. Exactly once aborts it and rewinds the tasks still held to the last
+    /// commit; at least once has published it already, which is the duplicate it allows.
+    pub fn abandon<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        if self.io.guarantee != Guarantee::ExactlyOnce || self.status.stopped() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let result = commit::abort(&self.io.output, self.io.flush_timeout);
+        let seconds = started.elapsed().as_secs_f64();
+        telemetry::committed(&self.io.metrics, "aborted", seconds, "assignment lost");
+        match result {
+            Ok(()) => self.rewind(consumer),
+            Err(why) => {
+                self.status
+                    .fatal
+                    .get_or_insert(format!("assignment lost, and then {why:?}"));
             }
         }
     }

@@ -60,9 +60,10 @@ pub fn run(
             layout.detection,
             vec![Algorithm::Combined],
         );
+        telemetry::detection_limits(&metrics, detect.keys.max(), detect.waiting.max());
         DetectionSide::new(routing, detect, &repartition, layout.inputs.clone())
     });
-    telemetry::segment_limit(&metrics, settings.limits.segments.max());
+    telemetry::memory_limits(&metrics, &settings.limits);
     let shared = Shared {
         segments: SegmentSide::new(settings, &k.input_topics),
         detection,
@@ -254,9 +255,22 @@ impl Loop {
             Ok((assigned.task.on_event(origin.offset, e, now, out), e.ts))
         });
         let stream_time = assigned.task.stream_time();
+        let replayed = assigned.task.replayed(origin.offset);
+        let late_window = |ts| assigned.task.last_window_of(ts);
+        let original = (msg.key(), msg.payload());
         match result.and_then(|admitted| admitted.map_err(DecodeError::Invalid)) {
             Ok((Outcome::Late, ts)) => {
-                telemetry::late_event(&self.metrics, origin, ts, stream_time)
+                telemetry::late_event(&self.metrics, origin, ts, stream_time);
+                let window = late_window(ts);
+                if shared.io.output.keeps_late() {
+                    let output = &mut shared.io.output;
+                    let sent =
+                        output.send_late(original, origin, window, stream_time, self.patience);
+                    if let Err(e) = sent {
+                        let why = format!("cannot queue late record: {e}");
+                        telemetry::kafka_error(&self.metrics, "produce", &why);
+                    }
+                }
             }
             Ok((Outcome::Report, _)) => telemetry::report(&self.metrics),
             Ok(_) => {}
@@ -265,14 +279,12 @@ impl Loop {
                 self.unavailable = Some(format!("cannot decode a record of {topic}: {why}"));
                 return;
             }
+            // Read again after a restart or a rewind: its dead letter is committed already.
+            Err(DecodeError::Invalid(_)) if replayed => {}
             Err(DecodeError::Invalid(err)) => {
                 telemetry::poison_record(&self.metrics, origin, &err);
-                let (key, value) = (msg.key(), msg.payload());
-                let sent =
-                    shared
-                        .io
-                        .output
-                        .send_dead_letter(key, value, origin, &err, self.patience);
+                let output = &mut shared.io.output;
+                let sent = output.send_dead_letter(original, origin, &err, self.patience);
                 if let Err(e) = sent {
                     let why = format!("cannot queue dead letter: {e}");
                     telemetry::kafka_error(&self.metrics, "produce", &why);

@@ -17,8 +17,8 @@ use std::time::SystemTime;
 
 use prost::Message;
 
-use super::fetch::Request;
 use super::reading::{Body, ParseError, Point, Reading, KPH_PER_MPS};
+use super::request::Request;
 use super::{answered_ms, Feed, Parsed};
 use crate::config::SourceConfig;
 
@@ -83,6 +83,11 @@ pub struct VehicleDescriptor {
     pub label: Option<String>,
 }
 
+/// POSIX seconds as epoch milliseconds; `None` past what milliseconds can hold.
+fn posix_ms(s: u64) -> Option<i64> {
+    i64::try_from(s).ok()?.checked_mul(1000)
+}
+
 pub struct GtfsRt {
     url: String,
     /// Each vehicle's last position: `(ts ms, lat, lon)`.
@@ -100,13 +105,62 @@ impl GtfsRt {
     /// The speed over the way from the vehicle's last position, km/h.
     fn derived_speed(&self, vehicle: &str, ts: i64, lat: f64, lon: f64) -> Option<f64> {
         let (t0, lat0, lon0) = *self.last.get(vehicle)?;
-        let dt = (ts - t0) as f64 / 1000.0;
+        let dt = ts.saturating_sub(t0) as f64 / 1000.0;
         if !(dt > 0.0 && dt <= MAX_GAP_S) {
             return None;
         }
         let cos = ((lat + lat0) / 2.0).to_radians().cos();
         let (dx, dy) = ((lon - lon0) * cos * M_PER_DEG, (lat - lat0) * M_PER_DEG);
         Some((dx * dx + dy * dy).sqrt() / dt * KPH_PER_MPS)
+    }
+
+    /// One entity's reading: `None` for an entity that is no vehicle position (deleted, or
+    /// without a position or a vehicle id), `Err` with the reason it is dropped.
+    fn entity(
+        &mut self,
+        e: FeedEntity,
+        header_ts: Option<u64>,
+        fallback: i64,
+    ) -> Result<Option<Reading>, &'static str> {
+        let Some(v) = e.vehicle.filter(|_| e.is_deleted != Some(true)) else {
+            return Ok(None);
+        };
+        let Some(p) = v.position.as_ref() else {
+            return Ok(None);
+        };
+        let (Some(lat), Some(lon)) = (p.latitude.map(f64::from), p.longitude.map(f64::from)) else {
+            return Ok(None);
+        };
+        let Some(id) = v.vehicle.as_ref().and_then(|d| d.id.clone()).or(e.id) else {
+            return Ok(None);
+        };
+        let ts = match v.timestamp.or(header_ts) {
+            None => fallback,
+            Some(s) => posix_ms(s).ok_or("invalid")?,
+        };
+        let speed = match p.speed {
+            Some(s) => Some(f64::from(s) * KPH_PER_MPS),
+            None => self.derived_speed(&id, ts, lat, lon),
+        };
+        if self.last.get(&id).is_none_or(|l| ts > l.0) {
+            self.last.insert(id.clone(), (ts, lat, lon));
+        }
+        let speed_kph = speed.ok_or("no_speed")?;
+        Ok(Some(Reading {
+            location: id.clone(),
+            ts,
+            keys: Vec::new(),
+            points: vec![Point {
+                lat,
+                lon,
+                heading: p.bearing.map(f64::from),
+            }],
+            spread: false,
+            body: Body::Probe {
+                speed_kph,
+                vehicle_id: id,
+            },
+        }))
     }
 }
 
@@ -126,54 +180,15 @@ impl Feed for GtfsRt {
         let header_ts = feed.header.as_ref().and_then(|h| h.timestamp);
         let fallback = answered_ms(date);
         let mut out = Parsed::default();
-        let mut no_speed = 0;
         for e in feed.entity {
-            let Some(v) = e.vehicle.filter(|_| e.is_deleted != Some(true)) else {
-                continue;
-            };
-            let Some(p) = v.position.as_ref() else {
-                continue;
-            };
-            let (Some(lat), Some(lon)) = (p.latitude.map(f64::from), p.longitude.map(f64::from))
-            else {
-                continue;
-            };
-            let Some(id) = v.vehicle.as_ref().and_then(|d| d.id.clone()).or(e.id) else {
-                continue;
-            };
-            let ts = v
-                .timestamp
-                .or(header_ts)
-                .map_or(fallback, |s| s as i64 * 1000);
-            let speed = match p.speed {
-                Some(s) => Some(f64::from(s) * KPH_PER_MPS),
-                None => self.derived_speed(&id, ts, lat, lon),
-            };
-            if self.last.get(&id).is_none_or(|l| ts > l.0) {
-                self.last.insert(id.clone(), (ts, lat, lon));
-            }
-            let Some(speed_kph) = speed else {
-                no_speed += 1;
-                continue;
-            };
-            out.readings.push(Reading {
-                location: id.clone(),
-                ts,
-                keys: Vec::new(),
-                points: vec![Point {
-                    lat,
-                    lon,
-                    heading: p.bearing.map(f64::from),
-                }],
-                spread: false,
-                body: Body::Probe {
-                    speed_kph,
-                    vehicle_id: id,
+            match self.entity(e, header_ts, fallback) {
+                Ok(Some(r)) => out.readings.push(r),
+                Ok(None) => {}
+                Err(reason) => match out.dropped.iter_mut().find(|(r, _)| *r == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => out.dropped.push((reason, 1)),
                 },
-            });
-        }
-        if no_speed > 0 {
-            out.dropped.push(("no_speed", no_speed));
+            }
         }
         Ok(out)
     }
@@ -216,5 +231,44 @@ mod tests {
             "truncated"
         );
         assert!(f.parse(&req, b"\xff\xff\xff", None).is_err());
+    }
+
+    /// Found with the poll_gtfs_rt fuzz target: a timestamp past what epoch milliseconds hold
+    /// overflowed (a panic with overflow checks, a wrapped time without). Such a vehicle is
+    /// dropped as invalid; the others of the answer are read.
+    #[test]
+    fn a_timestamp_past_the_end_of_time_is_invalid() {
+        let pos = |lat: f32, lon: f32| Position {
+            latitude: Some(lat),
+            longitude: Some(lon),
+            bearing: None,
+            speed: Some(10.0),
+        };
+        let entity = |id: &str, ts: u64| FeedEntity {
+            id: Some(id.into()),
+            is_deleted: None,
+            vehicle: Some(VehiclePosition {
+                position: Some(pos(52.37, 4.89)),
+                timestamp: Some(ts),
+                vehicle: None,
+            }),
+        };
+        let feed = FeedMessage {
+            header: None,
+            entity: vec![
+                entity("far", 1 << 62),
+                entity("max", u64::MAX),
+                entity("ok", 1_767_252_600),
+            ],
+        };
+        let mut f = GtfsRt {
+            url: "http://x/vehiclepositions.pb".into(),
+            last: HashMap::new(),
+        };
+        let req = f.requests(SystemTime::now()).remove(0);
+        let p = f.parse(&req, &feed.encode_to_vec(), None).unwrap();
+        let ids: Vec<&str> = p.readings.iter().map(|r| r.location.as_str()).collect();
+        assert_eq!(ids, ["ok"]);
+        assert_eq!(p.dropped, vec![("invalid", 2)]);
     }
 }

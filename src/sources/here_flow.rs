@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::fetch::Request;
 use super::reading::{json_answer, rfc3339_ms, Body, ParseError, Point, Reading, KPH_PER_MPS};
+use super::request::Request;
 use super::{answered_ms, Area, Feed, Parsed};
 use crate::config::SourceConfig;
 

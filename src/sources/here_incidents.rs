@@ -11,9 +11,9 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::fetch::Request;
 use super::here_flow::{answer_time, Location};
 use super::reading::{json_answer, rfc3339_ms, Body, ParseError, Reading};
+use super::request::Request;
 use super::{Area, Feed, Parsed};
 use crate::config::SourceConfig;
 

@@ -7,10 +7,10 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::fetch::Request;
 use super::reading::{
     json_answer, rfc3339_ms, Body, ParseError, Point, Reading, KPH_PER_MPH, KPH_PER_MPS,
 };
+use super::request::Request;
 use super::{Feed, Parsed};
 use crate::config::{JsonMapping, ReadingKind, SourceConfig, SpeedUnit, TimestampUnit};
 

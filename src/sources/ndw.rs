@@ -19,8 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 use flate2::read::GzDecoder;
 
 use super::datex::{self, Site, SiteMeasurements, Value};
-use super::fetch::Request;
 use super::reading::{Body, ParseError, Point, Reading};
+use super::request::Request;
 use super::{Feed, Parsed};
 use crate::config::{SourceConfig, NDW_SITE_TABLE_URL};
 

@@ -14,9 +14,8 @@ use super::positions::Positions;
 use super::publish::Publisher;
 use super::runner::Runner;
 use super::schedule::Schedule;
-use super::{gtfs_rt, here_flow, here_incidents, json, ndw, tomtom_flow, tomtom_incidents};
-use super::{topics, Feed, Health, Shared};
-use crate::config::{Config, ConfigError, Format, Preset, SourceConfig};
+use super::{feed, topics, Health, Shared};
+use crate::config::{Config, ConfigError, Format, SourceConfig};
 use crate::domain::catalog::Catalog;
 use crate::telemetry::poll::PollMetrics;
 
@@ -27,24 +26,6 @@ pub enum PollFailure {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Runtime(String),
-}
-
-/// The preset's feed.
-pub fn feed(cfg: &SourceConfig, max_body: u64) -> Result<Box<dyn Feed>, ConfigError> {
-    Ok(match cfg.preset {
-        Preset::TomtomFlow => Box::new(tomtom_flow::TomtomFlow::new(cfg)),
-        Preset::TomtomIncidents => Box::new(tomtom_incidents::TomtomIncidents::new(cfg)),
-        Preset::HereFlow => Box::new(here_flow::HereFlow::new(cfg)),
-        Preset::HereIncidents => Box::new(here_incidents::HereIncidents::new(cfg)),
-        Preset::Ndw => Box::new(ndw::Ndw::new(cfg, max_body)),
-        Preset::GtfsRt => Box::new(gtfs_rt::GtfsRt::new(cfg)),
-        Preset::Json => Box::new(json::JsonFeed::new(cfg).ok_or_else(|| {
-            ConfigError::invalid(
-                &format!("sources.{}.json", cfg.name),
-                "is required for this preset",
-            )
-        })?),
-    })
 }
 
 /// What each source needs before Kafka is touched; every problem is a config error.
@@ -211,7 +192,7 @@ pub fn run(config: &Config, shared: Shared) -> Result<(), PollFailure> {
     for (name, h) in threads {
         match h.join() {
             Ok(Ok(())) => {}
-            Ok(Err(why)) => failure = Some(format!("source {name}: {why}")),
+            Ok(Err(why)) => failure = Some(format!("source {name} stopped: {why}")),
             Err(_) => failure = Some(format!("source {name} panicked")),
         }
     }

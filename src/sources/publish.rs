@@ -118,12 +118,18 @@ impl Publisher {
     }
 
     fn fail(&self, e: KafkaError) -> PublishError {
-        let fatal = matches!(&e, KafkaError::Transaction(t) if t.is_fatal())
-            || e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fenced)
-            || e.rdkafka_error_code() == Some(RDKafkaErrorCode::ProducerFenced);
-        if fatal {
+        let fenced = matches!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced)
+        );
+        if fenced {
             PublishError::Fatal(format!(
-                "{}: fenced or broken ({e}): another poller with the same poll.id runs this source",
+                "another poller with the same poll.id took over its transactional id {} ({e})",
+                self.id
+            ))
+        } else if matches!(&e, KafkaError::Transaction(t) if t.is_fatal()) {
+            PublishError::Fatal(format!(
+                "the producer of transactional id {} failed beyond repair ({e})",
                 self.id
             ))
         } else {

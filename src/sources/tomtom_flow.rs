@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::fetch::Request;
 use super::reading::{json_answer, Body, ParseError, Point, Reading};
+use super::request::Request;
 use super::{answered_ms, Feed, Parsed};
 use crate::config::{parse_point, SourceConfig};
 

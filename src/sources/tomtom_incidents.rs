@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::fetch::Request;
 use super::reading::{json_answer, rfc3339_ms, Body, ParseError, Point, Reading};
+use super::request::Request;
 use super::{answered_ms, Area, Feed, Parsed};
 use crate::config::SourceConfig;
 

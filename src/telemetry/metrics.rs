@@ -35,12 +35,19 @@ pub struct Metrics {
     pub state_segments: IntGauge,
     pub state_segments_limit: IntGauge,
     pub state_evictions: IntCounter,
-    pub over_capacity: IntCounter,
+    /// By `limit`: `max_segments`, `max_open_windows`.
+    pub over_capacity: IntCounterVec,
+    pub windows_open_limit: IntGauge,
     pub kafka_errors: IntCounterVec,
     pub segments_by_level: IntGaugeVec,
     pub incidents_active: IntGauge,
     pub incident_events: IntCounterVec,
     pub detection_keys: IntGauge,
+    pub detection_uncatalogued: IntGauge,
+    pub detection_keys_limit: IntGauge,
+    pub detection_over_capacity: IntCounter,
+    pub detection_waiting_limit: IntGauge,
+    pub detection_forced: IntCounter,
     pub detection_waiting: IntGauge,
     pub detection_late_windows: IntCounter,
     pub build_info: IntGaugeVec,
@@ -276,10 +283,16 @@ impl Metrics {
                 "roadpulse_state_evictions_total",
                 "Segments whose state was evicted after state.retention (tombstones queued).",
             ),
-            over_capacity: counter(
+            over_capacity: counter_vec(
                 &r,
                 "roadpulse_over_capacity_total",
-                "Records of new segments refused (dead-lettered, kind over_capacity) because the worker held limits.max_segments segments.",
+                "Records refused (dead-lettered, kind over_capacity) at a limit: max_segments (a new segment) or max_open_windows (one more open window).",
+                &["limit"],
+            ),
+            windows_open_limit: gauge(
+                &r,
+                "roadpulse_windows_open_limit",
+                "Open (segment, window) accumulators this worker may hold (limits.max_open_windows; 0 = no bound).",
             ),
             kafka_errors: counter_vec(
                 &r,
@@ -308,6 +321,31 @@ impl Metrics {
                 &r,
                 "roadpulse_detection_keys",
                 "Segments with incident detection state in this worker's detection partitions.",
+            ),
+            detection_uncatalogued: gauge(
+                &r,
+                "roadpulse_detection_keys_uncatalogued",
+                "Segments outside the catalogue held by this worker's detection partitions (bounded by limits.max_detection_keys).",
+            ),
+            detection_keys_limit: gauge(
+                &r,
+                "roadpulse_detection_keys_limit",
+                "Segments outside the catalogue this worker's detection partitions may hold (limits.max_detection_keys; 0 = no bound).",
+            ),
+            detection_over_capacity: counter(
+                &r,
+                "roadpulse_detection_over_capacity_total",
+                "Final windows and reports of new segments outside the catalogue not used for detection because the worker held limits.max_detection_keys of them.",
+            ),
+            detection_waiting_limit: gauge(
+                &r,
+                "roadpulse_detection_waiting_windows_limit",
+                "Final windows this worker's detection partitions may hold waiting for the watermark (limits.max_waiting_windows; 0 = no bound).",
+            ),
+            detection_forced: counter(
+                &r,
+                "roadpulse_detection_forced_windows_total",
+                "Final windows judged before every input partition's watermark had passed them, because the worker held limits.max_waiting_windows waiting windows.",
             ),
             detection_waiting: gauge(
                 &r,

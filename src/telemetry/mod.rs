@@ -43,8 +43,9 @@ pub fn poison_record(m: &Metrics, origin: Origin<'_>, err: &InvalidEvent) {
     m.decode_errors
         .with_label_values(&[err.kind.as_str()])
         .inc();
-    if err.kind == crate::domain::event::InvalidKind::OverCapacity {
-        m.over_capacity.inc();
+    if let Some(key) = err.limit {
+        let limit = key.strip_prefix("limits.").unwrap_or(key);
+        m.over_capacity.with_label_values(&[limit]).inc();
     }
     tracing::warn!(
         topic = origin.topic,
@@ -222,10 +223,18 @@ pub fn assigned(m: &Metrics, partitions: usize) {
     m.assigned_partitions.set(partitions as i64);
 }
 
-/// What the input tasks hold: segments with long-lived state, open (segment, window)s.
-/// The segment budget of this worker (`limits.max_segments`; `None`: no bound).
-pub fn segment_limit(m: &Metrics, max: Option<usize>) {
-    m.state_segments_limit.set(max.map_or(0, |n| n as i64));
+/// The budgets of this worker (`limits.max_segments`, `limits.max_open_windows`; `None`: no
+/// bound), and the refusal counters at zero.
+pub fn memory_limits(m: &Metrics, limits: &crate::domain::limits::Limits) {
+    let bound = |max: Option<usize>| max.map_or(0, |n| n as i64);
+    m.state_segments_limit.set(bound(limits.segments.max()));
+    m.windows_open_limit.set(bound(limits.windows.max()));
+    for budget in [&limits.segments, &limits.windows] {
+        let key = budget.key();
+        let _ = m
+            .over_capacity
+            .with_label_values(&[key.strip_prefix("limits.").unwrap_or(key)]);
+    }
 }
 
 /// Segments evicted after `state.retention` (their tombstones queued).
@@ -233,17 +242,45 @@ pub fn evicted(m: &Metrics, segments: u64) {
     m.state_evictions.inc_by(segments);
 }
 
+/// What the input tasks hold: segments with long-lived state, open (segment, window)s.
 pub fn state_size(m: &Metrics, segments: usize, open_windows: usize) {
     m.state_segments.set(segments as i64);
     m.windows_open.set(open_windows as i64);
 }
 
-/// What the detection partitions hold: open incidents, keys with state, windows waiting for
-/// the watermark.
-pub fn detection_state(m: &Metrics, active: usize, keys: usize, waiting: usize) {
-    m.incidents_active.set(active as i64);
-    m.detection_keys.set(keys as i64);
-    m.detection_waiting.set(waiting as i64);
+/// What the detection partitions hold, summed over them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetectionState {
+    /// Incidents raised and not cleared.
+    pub active: usize,
+    /// Keys with state.
+    pub keys: usize,
+    /// Segments outside the catalogue held (`limits.max_detection_keys`).
+    pub uncatalogued: usize,
+    /// Final windows waiting for the watermark.
+    pub waiting: usize,
+}
+
+pub fn detection_state(m: &Metrics, s: DetectionState) {
+    m.incidents_active.set(s.active as i64);
+    m.detection_keys.set(s.keys as i64);
+    m.detection_uncatalogued.set(s.uncatalogued as i64);
+    m.detection_waiting.set(s.waiting as i64);
+}
+
+/// `limits.max_detection_keys` and `limits.max_waiting_windows` (`None`: no bound).
+pub fn detection_limits(m: &Metrics, keys: Option<usize>, waiting: Option<usize>) {
+    m.detection_keys_limit.set(keys.map_or(0, |n| n as i64));
+    m.detection_waiting_limit
+        .set(waiting.map_or(0, |n| n as i64));
+}
+
+/// What one repartition record made a detection partition count: windows and reports of new
+/// segments not used at `limits.max_detection_keys`, windows judged early at
+/// `limits.max_waiting_windows`.
+pub fn detection_bounded(m: &Metrics, over_capacity: u64, forced: u64) {
+    m.detection_over_capacity.inc_by(over_capacity);
+    m.detection_forced.inc_by(forced);
 }
 
 /// Windows reached a detection partition after it had judged their window start.

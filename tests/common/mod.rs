@@ -17,7 +17,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 
-use roadpulse::sim::generator::Record;
+use roadpulse::sim::generator::{Record, Workload, WorkloadConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_roadpulse");
 
@@ -65,6 +65,25 @@ pub fn create_topics(bootstrap: &str, topics: &[&str], partitions: i32) {
     for r in results {
         r.expect("topic created");
     }
+}
+
+/// Segments of [`traffic`].
+pub const TRAFFIC_SEGMENTS: u32 = 40;
+
+/// The worker tests' input: `events` records over [`TRAFFIC_SEGMENTS`] segments at 1 000 per
+/// second of event time, 1 s of disorder, a congestion cycle every 20 s, a share `poison` of
+/// poison records.
+pub fn traffic(events: u64, poison: f64, seed: u64) -> Vec<Record> {
+    let cfg = WorkloadConfig {
+        segments: TRAFFIC_SEGMENTS,
+        events_per_sec: 1_000.0,
+        poison_ratio: poison,
+        disorder_ms: 1_000,
+        congestion_period_ms: 20_000,
+        seed,
+        ..WorkloadConfig::default()
+    };
+    Workload::new(cfg).take(events)
 }
 
 /// Produces records keyed by segment with the Java-compatible partitioner, in order.
@@ -544,6 +563,56 @@ pub fn http_get(port: u16, path: &str) -> String {
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     text
+}
+
+/// A JSON probe record keyed by its segment.
+pub fn probe_record(id: &str, ts: i64, speed: f64, vehicle: &str) -> Record {
+    let value = format!(
+        r#"{{"type":"probe","segment_id":"{id}","ts":{ts},"speed_kph":{speed},"vehicle_id":"{vehicle}"}}"#
+    );
+    Record {
+        key: id.to_string(),
+        value: value.into_bytes(),
+        ts,
+        poison: false,
+    }
+}
+
+/// Starts an exactly-once worker with `extra` serving `/metrics` on a free port, produces
+/// `records`, and checks that its final windows (read_committed) are `expected`, each once.
+/// Returns the worker, still running, and its metrics port.
+pub fn run_and_compare(
+    setup: &Setup,
+    extra: &[&str],
+    records: &[Record],
+    expected: &BTreeMap<(String, i64), Value>,
+) -> (Worker, u16) {
+    let port = free_port();
+    let listen = format!("http.listen=\"127.0.0.1:{port}\"");
+    let mut sets = vec!["kafka.processing_guarantee=\"exactly_once\"", &listen];
+    sets.extend_from_slice(extra);
+    let w = setup.start_worker("w", &sets);
+    produce(&setup.bootstrap, &setup.input, records);
+    let (got, repeats) = read_finals(setup, expected.len(), Duration::from_secs(120));
+    assert_eq!(repeats, 0);
+    let problems = diff(expected, &got, &[]);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    (w, port)
+}
+
+/// `GET /metrics`, or nothing while the worker does not serve yet.
+pub fn metrics_text(port: u16) -> String {
+    match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(_) => http_get(port, "/metrics"),
+        Err(_) => String::new(),
+    }
+}
+
+/// The value of the sample `name` (with its labels, as exported) in a `/metrics` text.
+pub fn metric(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(str::to_string)
 }
 
 /// Per partition of `topic`: the offset `group` committed (-1 when none) and the log end.

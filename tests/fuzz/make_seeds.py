@@ -3,13 +3,15 @@
 valid inputs of each format (the fuzzer mutates from there) and a few hostile ones found in
 the issues (timestamps at the end of time, broken framing). Avro datums are written with
 fastavro, from the venv that tests/clients/setup makes (pass its python: 
-~/.cache/roadpulse/clients/venv/bin/python tests/fuzz/make_seeds.py). Existing seeds are
+~/.cache/roadpulse/clients/venv/bin/python tests/fuzz/make_seeds.py [GROUP...]; `poll` writes
+the poll presets' seeds only, from tests/fixtures/sources). Existing seeds are
 replaced; corpus files the fuzzer added are left alone.
 """
 import io
 import json
 import pathlib
 import struct
+import sys
 
 import fastavro
 
@@ -150,15 +152,114 @@ max_future = "1h"
     ]
 
 
-def main():
-    write("json_raw_event", json_seeds())
-    write("avro_raw_event", avro_seeds())
-    write("registry_response", registry_seeds())
-    write("checkpoint", checkpoint_seeds())
-    write("changelog", changelog_seeds())
-    write("catalog_csv", catalog_seeds())
-    write("config_toml", config_seeds())
+FIXTURES = ROOT / "tests/fixtures/sources"
+
+
+def fixture(name):
+    return (FIXTURES / name).read_bytes()
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(tag, wire, payload):
+    """One protobuf field: wire 0 varint (payload an int), 2 bytes, 5 a float."""
+    key = varint(tag << 3 | wire)
+    if wire == 0:
+        return key + varint(payload)
+    if wire == 5:
+        return key + struct.pack("<f", payload)
+    return key + varint(len(payload)) + payload
+
+
+def vehicle(vid, ts, lat, lon, speed=None, bearing=None):
+    """A GTFS-Realtime FeedEntity with a VehiclePosition (the specification's field numbers)."""
+    pos = field(1, 5, lat) + field(2, 5, lon)
+    if bearing is not None:
+        pos += field(3, 5, bearing)
+    if speed is not None:
+        pos += field(5, 5, speed)
+    vp = field(2, 2, pos) + field(5, 0, ts) + field(8, 2, field(1, 2, vid.encode()))
+    return field(2, 2, field(1, 2, vid.encode()) + field(4, 2, vp))
+
+
+def gtfs_seeds():
+    header = field(1, 2, field(1, 2, b"2.0") + field(3, 0, 1767252630))
+    return [
+        fixture("gtfs_rt_vehicle_positions_1.pb"),
+        fixture("gtfs_rt_vehicle_positions_2.pb"),
+        # B again, 30 s on, without a speed: derived from the warm-up answer's position.
+        header + vehicle("B", 1767252630, 52.37001, 4.8942),
+        # Times at the end of u64 and in the distant past, a speed past the contract's range.
+        header + vehicle("X", 2**64 - 1, 52.37001, 4.895, 10.0)
+        + vehicle("Y", 1, 52.37001, 4.895, 1e30, 400.0),
+        fixture("gtfs_rt_vehicle_positions_2.pb")[:-7],
+    ]
+
+
+def poll_seeds():
+    """The presets' fixtures (tests/fixtures/sources) and hostile variants of each."""
+    tt_open, tt_closed = fixture("tomtom_flow_v4_open.json"), fixture("tomtom_flow_v4_closed.json")
+    here_flow, here_inc = fixture("here_flow_v7.json"), fixture("here_incidents_v7.json")
+    tt_inc = fixture("tomtom_incidents_v5.json")
+    write("poll_tomtom_flow", [
+        tt_open, tt_closed, tt_open[:80],
+        '{"flowSegmentData":{"currentSpeed":1e308,"freeFlowSpeed":-1,"confidence":2,"openlr":"OLR-OPEN"}}',
+        '{"flowSegmentData":{"currentSpeed":0,"roadClosure":true,"openLR":""}}',
+    ])
+    write("poll_tomtom_incidents", [
+        tt_inc, tt_inc[:200],
+        '{"incidents":[{"type":"Feature","geometry":{"type":"Point","coordinates":[4.9101,52.381]},'
+        '"properties":{"id":"","iconCategory":-9,"magnitudeOfDelay":99,"lastReportTime":"9999-12-31T23:59:59Z"}},'
+        '{"geometry":{"coordinates":[[4.9101,52.38],[1e308,-1e308],[]]},"properties":{"id":"z",'
+        '"startTime":"1970-01-01T00:00:00+23:59"}}]}',
+    ])
+    write("poll_here_flow", [
+        here_flow, here_flow[:300],
+        '{"sourceUpdated":"2026-01-01T07:30:00.123456789Z","results":[{"location":{"olr":"L1"},'
+        '"currentFlow":{"speed":1e308,"freeFlow":-3,"jamFactor":11,"confidence":-1}},'
+        '{"location":{"description":"d"},"currentFlow":{"traversability":"reversibleNotRoutable"}}]}',
+    ])
+    write("poll_here_incidents", [
+        here_inc, here_inc[:250],
+        '{"results":[{"location":{"shape":{"links":[{"points":[{"lat":52.3845,"lng":4.92}]}]}},'
+        '"incidentDetails":{"id":"1","originalId":"","type":"weather","criticality":"","entryTime":"2026-01-01T07:40:00+14:00"}}]}',
+    ])
+    write("poll_gtfs_rt", gtfs_seeds())
+    write("poll_json", [
+        b"\0" + b'{"items":[{"id":"L1","t":1767252600,"v":25,"q":0.8,"shut":false,"pos":[52.42,4.85],"h":90},'
+        b'{"id":"L2","t":1767252600.5,"shut":true},{"id":7,"t":1e300,"v":-1}]}',
+        b"\1" + b'[{"site":"RWS01_MONIBAS_0021hrl0403ra","time":"2026-01-01T07:29:00Z","n":12,"occ":0.2,"kph":88},'
+        b'{"site":"s2","time":-5,"n":-1}]',
+        b"\2" + b'{"vehicles":[{"id":"bus-1","ts":1767252600000,"mps":8,"vid":42,"lat":52.37001,"lon":4.895},'
+        b'{"id":"bus-2","ts":9223372036854775807,"mps":1e308}]}',
+        b"\3" + b'{"reports":[{"id":"L1","at":"2026-01-01T07:00:00Z","cat":"closure","rid":"r1","sev":"major"},'
+        b'{"id":"r2","at":"2026-01-01T07:00:00Z","cat":"meteor","lat":52.38,"lon":4.9101}]}',
+    ])
+
+
+def main(only):
+    """Every target's seeds, or only those of the groups named (`poll`: the poll presets)."""
+    groups = {
+        "json_raw_event": lambda: write("json_raw_event", json_seeds()),
+        "avro_raw_event": lambda: write("avro_raw_event", avro_seeds()),
+        "registry_response": lambda: write("registry_response", registry_seeds()),
+        "checkpoint": lambda: write("checkpoint", checkpoint_seeds()),
+        "changelog": lambda: write("changelog", changelog_seeds()),
+        "catalog_csv": lambda: write("catalog_csv", catalog_seeds()),
+        "config_toml": lambda: write("config_toml", config_seeds()),
+        "poll": poll_seeds,
+    }
+    for name in only or groups:
+        groups[name]()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -40,6 +40,29 @@ impl Poller {
         Poller { config, http_port }
     }
 
+    /// A second config with this one's `poll.id`, topics and sources (so the same
+    /// transactional ids) on another HTTP port: a twin of this poller.
+    pub fn twin(&self) -> Poller {
+        let http_port = free_port();
+        let text = std::fs::read_to_string(&self.config).unwrap().replace(
+            &format!("listen = \"127.0.0.1:{}\"", self.http_port),
+            &format!("listen = \"127.0.0.1:{http_port}\""),
+        );
+        let config = self.config.with_extension("twin.toml");
+        std::fs::write(&config, text).unwrap();
+        Poller { config, http_port }
+    }
+
+    /// `poll.positions_topic` of this config.
+    pub fn positions_topic(&self) -> String {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        table["poll"]["positions_topic"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub fn start(&self, dir: &Path, name: &str, env: &[(&str, &str)]) -> Worker {
         let log = dir.join(format!("{name}.log"));
         let mut cmd = Command::new(BIN);

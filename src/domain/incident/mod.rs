@@ -34,13 +34,19 @@
 //! - [`signals`]: what each algorithm says about a segment in a window, and the decision rules.
 
 pub mod baseline;
+<<<<<<< HEAD
 pub mod blockage;
+=======
+#[cfg(test)]
+mod bounds_tests;
+>>>>>>> main
 pub mod episode;
 pub mod facts;
 pub mod history;
 pub mod judge;
 #[cfg(test)]
 mod judge_tests;
+pub mod keys;
 pub mod local;
 pub mod network;
 pub mod pair;
@@ -196,6 +202,12 @@ pub struct DetectSettings {
     pub report_ttl_ms: i64,
     /// Decision rules to run, each with its own incidents.
     pub algorithms: Vec<Algorithm>,
+    /// Segments outside the catalogue the detection partitions of one worker may hold
+    /// (`limits.max_detection_keys`), shared by those partitions.
+    pub keys: std::sync::Arc<super::limits::Budget>,
+    /// Final windows waiting for the watermark in those partitions
+    /// (`limits.max_waiting_windows`), shared the same way.
+    pub waiting: std::sync::Arc<super::limits::Budget>,
 }
 
 impl Default for DetectSettings {
@@ -206,6 +218,14 @@ impl Default for DetectSettings {
             lifecycle: episode::LifecycleSettings::default(),
             report_ttl_ms: 20 * 60_000,
             algorithms: vec![Algorithm::Combined],
+            keys: std::sync::Arc::new(super::limits::Budget::new(
+                super::limits::MAX_DETECTION_KEYS,
+                None,
+            )),
+            waiting: std::sync::Arc::new(super::limits::Budget::new(
+                super::limits::MAX_WAITING_WINDOWS,
+                None,
+            )),
         }
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::baseline::take;
 use super::facts::Facts;
 use super::judge::{Judge, Window};
-use super::network::Network;
+pub(crate) use super::keys::Segments;
 use super::route::Routing;
 use super::state::SegState;
 use super::watermark::{Input, Mark, Watermarks};
@@ -36,36 +36,6 @@ pub struct Batch {
     pub window_end: EpochMillis,
     pub windows: Vec<(String, Facts)>,
     pub reports: Vec<Report>,
-}
-
-/// Segment ids: the network's indices, then the segments outside it seen here.
-pub(crate) struct Segments {
-    pub net: Arc<Network>,
-    extra: FastMap<String, u32>,
-    extra_ids: Vec<String>,
-}
-
-impl Segments {
-    pub fn index(&mut self, id: &str) -> u32 {
-        if let Some(i) = self.lookup(id) {
-            return i;
-        }
-        let i = (self.net.len() + self.extra_ids.len()) as u32;
-        self.extra.insert(id.to_string(), i);
-        self.extra_ids.push(id.to_string());
-        i
-    }
-
-    pub fn lookup(&self, id: &str) -> Option<u32> {
-        self.net.index(id).or_else(|| self.extra.get(id).copied())
-    }
-
-    pub fn id(&self, i: u32) -> &str {
-        match (i as usize).checked_sub(self.net.len()) {
-            None => self.net.id(i),
-            Some(k) => self.extra_ids.get(k).map_or("", String::as_str),
-        }
-    }
 }
 
 /// Where a detection partition may resume.
@@ -92,6 +62,11 @@ pub struct DetectionTask {
     /// Records below this offset were read before the restore this task resumed from.
     replay_until: Option<i64>,
     late: u64,
+    /// Final windows and reports of segments outside the network not used because the
+    /// worker held `limits.max_detection_keys` of them.
+    over_capacity: u64,
+    /// Final windows judged before the watermark passed them (`limits.max_waiting_windows`).
+    forced: u64,
     /// Final windows received (the partition's share of the routed load).
     received: u64,
 }
@@ -106,11 +81,7 @@ impl DetectionTask {
         inputs: Vec<u32>,
     ) -> Self {
         DetectionTask {
-            segs: Segments {
-                net: Arc::clone(routing.network()),
-                extra: FastMap::default(),
-                extra_ids: Vec::new(),
-            },
+            segs: Segments::new(Arc::clone(routing.network()), Arc::clone(&settings.keys)),
             routing,
             settings,
             partition,
@@ -123,6 +94,8 @@ impl DetectionTask {
             position: None,
             replay_until: None,
             late: 0,
+            over_capacity: 0,
+            forced: 0,
             received: 0,
         }
     }
@@ -164,8 +137,17 @@ impl DetectionTask {
         self.received += windows.len() as u64;
         let mut facts: Vec<(u32, Facts)> = Vec::with_capacity(windows.len());
         for (id, f) in windows {
-            facts.push((self.segs.index(&id), f));
+            match self.segs.lookup(&id) {
+                Some(i) => facts.push((i, f)),
+                None if self.segs.has_room() => facts.push((self.segs.index(&id), f)),
+                None => self.over_capacity += 1,
+            }
         }
+        let mut reports = reports;
+        let held = |r: &Report| self.segs.lookup(&r.segment_id).is_some() || self.segs.has_room();
+        let before = reports.len();
+        reports.retain(held);
+        self.over_capacity += (before - reports.len()) as u64;
         let w = self.pending.entry(window_start).or_insert_with(|| Window {
             start: window_start,
             end: window_end,
@@ -177,7 +159,9 @@ impl DetectionTask {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let before = w.facts.len();
         w.facts.extend(facts);
+        self.settings.waiting.take_many(w.facts.len() - before);
         w.reports.extend(reports);
     }
 
@@ -192,6 +176,7 @@ impl DetectionTask {
         let Some(through) = self.marks.through() else {
             return;
         };
+        let judged = self.judged_through;
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() > through {
                 break;
@@ -199,6 +184,43 @@ impl DetectionTask {
             let w = entry.remove();
             self.judge_one(&w, out);
         }
+        self.judge_over_bound(out);
+        if self.judged_through != judged {
+            self.release_idle();
+        }
+    }
+
+    /// While the worker holds more than `limits.max_waiting_windows` final windows waiting
+    /// for the watermark, judges this partition's oldest waiting window now, as if the input
+    /// partitions holding it back were idle: their windows of it that still come are late.
+    fn judge_over_bound(&mut self, out: &mut Vec<IncidentEvent>) {
+        let waiting = Arc::clone(&self.settings.waiting);
+        let Some(max) = waiting.max() else {
+            return;
+        };
+        while waiting.held() > max {
+            let Some(entry) = self.pending.first_entry() else {
+                break;
+            };
+            let w = entry.remove();
+            self.forced += w.facts.len() as u64;
+            self.judge_one(&w, out);
+        }
+    }
+
+    /// Frees the segments outside the network with no state, no change to hand out and no
+    /// waiting window: nothing of them is left here (once per window judged).
+    fn release_idle(&mut self) {
+        if self.segs.extra() == 0 {
+            return;
+        }
+        let base = self.segs.net.len() as u32;
+        let mut keep: FastSet<u32> = self.states.keys().copied().filter(|i| *i >= base).collect();
+        keep.extend(self.dirty.iter().copied());
+        for w in self.pending.values() {
+            keep.extend(w.facts.keys().copied().filter(|i| *i >= base));
+        }
+        self.segs.release(|i| keep.contains(&i));
     }
 
     /// End of a bounded input: every waiting window, oldest first.
@@ -209,6 +231,7 @@ impl DetectionTask {
     }
 
     fn judge_one(&mut self, w: &Window, out: &mut Vec<IncidentEvent>) {
+        self.settings.waiting.release(w.facts.len());
         let mut judge = Judge {
             segs: &mut self.segs,
             routing: &self.routing,
@@ -292,6 +315,23 @@ impl DetectionTask {
         self.late
     }
 
+    /// Final windows and reports of new segments outside the network not used at
+    /// `limits.max_detection_keys`.
+    pub fn over_capacity(&self) -> u64 {
+        self.over_capacity
+    }
+
+    /// Final windows judged before every input partition had passed them, because the worker
+    /// held `limits.max_waiting_windows` waiting windows.
+    pub fn forced(&self) -> u64 {
+        self.forced
+    }
+
+    /// Segments outside the network held here (what `limits.max_detection_keys` bounds).
+    pub fn uncatalogued(&self) -> usize {
+        self.segs.extra()
+    }
+
     /// Final windows received so far.
     pub fn received(&self) -> u64 {
         self.received
@@ -364,5 +404,12 @@ impl DetectionTask {
             self.marks.observe(input, mark);
         }
         Some(())
+    }
+}
+
+impl Drop for DetectionTask {
+    /// A task dropped (its partition revoked, or rewound) gives its waiting windows back.
+    fn drop(&mut self) {
+        self.settings.waiting.release(self.waiting());
     }
 }
