@@ -34,12 +34,9 @@
 //! - [`signals`]: what each algorithm says about a segment in a window, and the decision rules.
 
 pub mod baseline;
-<<<<<<< HEAD
 pub mod blockage;
-=======
 #[cfg(test)]
 mod bounds_tests;
->>>>>>> main
 pub mod episode;
 pub mod facts;
 pub mod history;
