@@ -7,8 +7,9 @@
 //! - a **mark** — `[2][2] topic:u32 partition:i32 closed_through:i64 idle:u8`: an input
 //!   partition's watermark (`i64::MIN`: no record yet).
 //!
-//! Version 2 added the facts' `empty` flag (a station reading an empty road); a version 1
-//! record, written by an older worker before an upgrade, does not decode.
+//! Version 2 added the facts' `empty` flag (a station reading an empty road). A version 1
+//! record, written by an older worker during a rolling upgrade, still decodes: its facts
+//! have no such byte and read as not empty. Marks are the same in both versions.
 //!
 //! A record that does not decode is a bug or a foreign writer; the reader counts and skips it.
 
@@ -86,11 +87,11 @@ fn bytes<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], RoutedError> {
 pub fn decode(mut b: &[u8]) -> Result<Routed, RoutedError> {
     let b = &mut b;
     let [version, kind] = take::<2>(b)?;
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(RoutedError("unknown version"));
     }
     let routed = match kind {
-        BATCH => Routed::Batch(decode_batch(b)?),
+        BATCH => Routed::Batch(decode_batch(b, version)?),
         MARK => {
             let input = (u32::from_le_bytes(take(b)?), i32::from_le_bytes(take(b)?));
             let closed = i64::from_le_bytes(take(b)?);
@@ -112,7 +113,7 @@ pub fn decode(mut b: &[u8]) -> Result<Routed, RoutedError> {
     Ok(routed)
 }
 
-fn decode_batch(b: &mut &[u8]) -> Result<Batch, RoutedError> {
+fn decode_batch(b: &mut &[u8], version: u8) -> Result<Batch, RoutedError> {
     let window_start = i64::from_le_bytes(take(b)?);
     let window_end = i64::from_le_bytes(take(b)?);
     let n = u32::from_le_bytes(take(b)?) as usize;
@@ -124,7 +125,7 @@ fn decode_batch(b: &mut &[u8]) -> Result<Batch, RoutedError> {
     for _ in 0..n {
         let len = u16::from_le_bytes(take(b)?) as usize;
         let id = std::str::from_utf8(bytes(b, len)?).map_err(|_| RoutedError("segment id"))?;
-        let facts = Facts::decode(b).ok_or(RoutedError("window facts"))?;
+        let facts = Facts::decode_with(b, version >= 2).ok_or(RoutedError("window facts"))?;
         windows.push((id.to_string(), facts));
     }
     let m = u32::from_le_bytes(take(b)?) as usize;
@@ -191,6 +192,24 @@ mod tests {
         };
         encode_mark((2, 11), mark, &mut buf);
         assert_eq!(decode(&buf), Ok(Routed::Mark((2, 11), mark)));
+        // A version 1 record: its facts end before the `empty` byte, here the last byte
+        // before the report count (4 bytes) of a batch with one window and no reports.
+        let one = vec![("a".to_string(), facts)];
+        let mut v1 = Vec::new();
+        encode_batch(60_000, 120_000, &one, &[], &mut v1);
+        v1[0] = 1;
+        v1.remove(v1.len() - 5);
+        let want_v1 = Batch {
+            window_start: 60_000,
+            window_end: 120_000,
+            windows: one,
+            reports: Vec::new(),
+        };
+        assert_eq!(
+            decode(&v1),
+            Ok(Routed::Batch(want_v1)),
+            "version 1 still reads"
+        );
         assert!(decode(b"{\"window\":1}").is_err());
         assert!(decode(&[
             1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255

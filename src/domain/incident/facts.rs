@@ -115,6 +115,12 @@ impl Facts {
 
     /// Reads what [`Facts::encode`] wrote, advancing `bytes`; None when they are not facts.
     pub fn decode(bytes: &mut &[u8]) -> Option<Facts> {
+        Facts::decode_with(bytes, true)
+    }
+
+    /// [`Facts::decode`] of a form without the trailing `empty` byte (written before it
+    /// existed) when `with_empty` is false; such facts read as not empty.
+    pub fn decode_with(bytes: &mut &[u8], with_empty: bool) -> Option<Facts> {
         let num = |bytes: &mut &[u8]| {
             let v = f32::from_le_bytes(take(bytes)?);
             Some((!v.is_nan()).then_some(v))
@@ -134,10 +140,11 @@ impl Facts {
         let occ_2ago = num(bytes)?;
         let speed_drop = num(bytes)?;
         let usual = Usual(take::<USUAL_BINS>(bytes)?);
-        let empty = match take::<1>(bytes)? {
-            [0] => false,
-            [1] => true,
-            _ => return None,
+        let empty = match with_empty.then(|| take::<1>(bytes)).flatten() {
+            None if with_empty => return None,
+            None | Some([0]) => false,
+            Some([1]) => true,
+            Some(_) => return None,
         };
         Some(Facts {
             window_start,
