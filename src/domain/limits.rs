@@ -94,6 +94,13 @@ impl Budget {
         }
     }
 
+    /// Whether `more` can be taken whatever is given back first (always, unbounded): the
+    /// cheap test that spares the exact count on the way of every record.
+    pub fn fits(&self, more: usize) -> bool {
+        self.max
+            .is_none_or(|max| self.held().saturating_add(more) <= max)
+    }
+
     /// Refuses a record of `segment_id` that would open `more` (segment, window)s when they do
     /// not fit, after the `freed` ones its stream time closes first are given back.
     pub fn check_windows(

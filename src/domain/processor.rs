@@ -224,7 +224,9 @@ impl Task {
         if held.is_none() {
             limits.segments.check_room(event.segment_id)?;
         }
-        if limits.windows.max().is_some() {
+        // Far from the limit, even a record opening every window it belongs to fits.
+        let most = self.settings.window.starts_for(event.ts).count();
+        if !limits.windows.fits(most) {
             let (more, freed) = self.windows_to_open(held, event.ts);
             limits
                 .windows
