@@ -7,11 +7,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use roadpulse::config::Config;
 use roadpulse::sim::generator::{Record, Workload, WorkloadConfig};
 use serde_json::Value;
 
@@ -60,18 +58,7 @@ fn replay_lines(
     records: &[Record],
     sets: &[String],
 ) -> (Vec<String>, roadpulse::replay::ReplaySummary) {
-    let config = Config::load(None, vec![], sets).unwrap();
-    let settings = roadpulse::pipeline::processor_settings(&config).unwrap();
-    let mut input = Vec::new();
-    for r in records {
-        input.extend_from_slice(&r.value);
-        input.push(b'\n');
-    }
-    let mut out = Vec::new();
-    let summary =
-        roadpulse::replay::replay(Arc::clone(&settings), 4, &input[..], &mut out).unwrap();
-    let text = String::from_utf8(out).unwrap();
-    (text.lines().map(str::to_string).collect(), summary)
+    replay_in_process(records, sets, 4)
 }
 
 #[test]

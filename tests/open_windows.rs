@@ -6,11 +6,9 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use roadpulse::config::Config;
 use roadpulse::sim::generator::Record;
 
 const BASE: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -32,16 +30,7 @@ fn records() -> Vec<Record> {
 
 /// The lines (1-based) a one-partition replay refuses, and how many it refused.
 fn refused_by_replay(records: &[Record], sets: &[String]) -> (Vec<usize>, u64) {
-    let config = Config::load(None, vec![], sets).unwrap();
-    let settings = roadpulse::pipeline::processor_settings(&config).unwrap();
-    let mut input = Vec::new();
-    for r in records {
-        input.extend_from_slice(&r.value);
-        input.push(b'\n');
-    }
-    let mut out = Vec::new();
-    let summary =
-        roadpulse::replay::replay(Arc::clone(&settings), 1, &input[..], &mut out).unwrap();
+    let (_, summary) = replay_in_process(records, sets, 1);
     let lines = summary.bad.iter().map(|b| b.line).collect();
     (lines, summary.over_capacity)
 }

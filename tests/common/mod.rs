@@ -87,6 +87,26 @@ pub fn traffic(events: u64, poison: f64, seed: u64) -> Vec<Record> {
 }
 
 /// Produces records keyed by segment with the Java-compatible partitioner, in order.
+/// `roadpulse replay` in this process over `records` (one JSON line each) with `sets` and
+/// `partitions`: the output lines and the summary.
+pub fn replay_in_process(
+    records: &[Record],
+    sets: &[String],
+    partitions: u32,
+) -> (Vec<String>, roadpulse::replay::ReplaySummary) {
+    let config = roadpulse::config::Config::load(None, vec![], sets).unwrap();
+    let settings = roadpulse::pipeline::processor_settings(&config).unwrap();
+    let mut input = Vec::new();
+    for r in records {
+        input.extend_from_slice(&r.value);
+        input.push(b'\n');
+    }
+    let mut out = Vec::new();
+    let summary = roadpulse::replay::replay(settings, partitions, &input[..], &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    (text.lines().map(str::to_string).collect(), summary)
+}
+
 pub fn produce(bootstrap: &str, topic: &str, records: &[Record]) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
