@@ -116,18 +116,7 @@ fn worker_dead_letters_each_new_segment_over_the_limit_exactly_once() {
     );
     // The known segments first, so that they are held before the flood arrives.
     produce(&setup.bootstrap, &setup.input, &all[..1_000]);
-    let consumed = format!(
-        "roadpulse_events_consumed_total{{topic=\"{}\"}} 1000",
-        setup.input
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !metrics_text(port).contains(&consumed) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "known records consumed"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_consumed(&setup, port, 1_000, Duration::from_secs(60));
     produce(&setup.bootstrap, &setup.input, &all[1_000..]);
     let over = 5_000 - 10;
     let dead = read_topic(

@@ -3,6 +3,7 @@
 //! of the real binary, reading topics back, and the replay reference.
 #![allow(dead_code)]
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,6 @@ pub fn traffic(events: u64, poison: f64, seed: u64) -> Vec<Record> {
     Workload::new(cfg).take(events)
 }
 
-/// Produces records keyed by segment with the Java-compatible partitioner, in order.
 /// `roadpulse replay` in this process over `records` (one JSON line each) with `sets` and
 /// `partitions`: the output lines and the summary.
 pub fn replay_in_process(
@@ -107,7 +107,13 @@ pub fn replay_in_process(
     (text.lines().map(str::to_string).collect(), summary)
 }
 
-pub fn produce(bootstrap: &str, topic: &str, records: &[Record]) {
+/// Produces records keyed by segment with the Java-compatible partitioner, in order. Takes
+/// any iterator, so that a large input can be made while it is sent.
+pub fn produce<R: Borrow<Record>>(
+    bootstrap: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = R>,
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("partitioner", "murmur2_random")
@@ -116,6 +122,7 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[Record]) {
         .create()
         .expect("producer");
     for r in records {
+        let r = r.borrow();
         let mut record = BaseRecord::to(topic).key(&r.key).payload(&r.value);
         loop {
             match producer.send(record) {
@@ -438,6 +445,11 @@ impl Worker {
         }
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -633,6 +645,26 @@ pub fn metric(text: &str, name: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .map(str::to_string)
+}
+
+/// Waits until the worker serving `/metrics` on `port` has consumed `records` of the input topic.
+pub fn wait_consumed(setup: &Setup, port: u16, records: usize, timeout: Duration) {
+    let sample = format!(
+        "roadpulse_events_consumed_total{{topic=\"{}\"}}",
+        setup.input
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        let consumed = metric(&metrics_text(port), &sample);
+        if consumed == Some(records.to_string()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{records} records consumed: {consumed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Per partition of `topic`: the offset `group` committed (-1 when none) and the log end.
