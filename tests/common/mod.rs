@@ -667,6 +667,46 @@ pub fn wait_consumed(setup: &Setup, port: u16, records: usize, timeout: Duration
     }
 }
 
+/// Reads `setup`'s dead-letter topic (read_committed) until it holds `expected` records, and
+/// checks that they are exactly that many, each of kind `over_capacity` at `limit` (say
+/// `limits.max_segments`) and from its own origin. Returns their keys (segment ids).
+pub fn over_capacity_letters(
+    setup: &Setup,
+    expected: usize,
+    limit: &str,
+    timeout: Duration,
+) -> std::collections::BTreeSet<String> {
+    let dead = read_topic(&setup.bootstrap, &setup.dlq, timeout, |rs| {
+        rs.len() >= expected
+    });
+    let mut origins = std::collections::BTreeSet::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for d in &dead {
+        let h = &d.headers;
+        assert_eq!(h["roadpulse.error.kind"], "over_capacity", "{h:?}");
+        assert!(h["roadpulse.error.message"].contains(limit), "{h:?}");
+        origins.insert((
+            &h["roadpulse.source.partition"],
+            &h["roadpulse.source.offset"],
+        ));
+        keys.insert(String::from_utf8_lossy(d.key.as_deref().unwrap_or_default()).into_owned());
+    }
+    assert_eq!(dead.len(), expected, "one dead letter per refused record");
+    assert_eq!(origins.len(), expected, "each origin once");
+    keys
+}
+
+/// The sum of the samples of metric family `name` (every label set) in a `/metrics` text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with(['{', ' ']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// Per partition of `topic`: the offset `group` committed (-1 when none) and the log end.
 pub fn committed_and_end(
     bootstrap: &str,
