@@ -104,6 +104,8 @@ struct Run {
     peak_kb: u64,
     port: u16,
     worker: Worker,
+    /// When the worker started.
+    started: Instant,
 }
 
 /// Starts a worker with `limits` (its `[limits]` settings), feeds it the lead and then the
@@ -121,6 +123,7 @@ fn run(name: &str, limits: &[&str]) -> Run {
         &listen,
     ];
     sets.extend_from_slice(limits);
+    let worker_started = Instant::now();
     let worker = setup.start_worker("w", &sets);
     let pid = worker.pid().expect("worker runs");
     produce(&setup.bootstrap, &setup.input, &known[..LEAD]);
@@ -149,6 +152,7 @@ fn run(name: &str, limits: &[&str]) -> Run {
         peak_kb,
         port,
         worker,
+        started: worker_started,
     }
 }
 
@@ -200,6 +204,22 @@ fn a_flood_of_new_ids_keeps_rss_bounded_known_segments_exact_and_every_refusal_c
         r.base_kb
     );
     r.worker.stop();
+    assert_log_bounded(&r.worker.log_text(), refused, r.started.elapsed());
+}
+
+/// The worker's log holds at most 10 refusal lines per 10 s of its life (the log throttle),
+/// however many records were refused.
+fn assert_log_bounded(log: &str, refused: usize, lived: Duration) {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("poison record sent to the dead-letter topic"))
+        .collect();
+    let most = 10 * (lived.as_secs() as usize / 10 + 1);
+    assert!(
+        !lines.is_empty() && lines.len() <= most,
+        "{} refusal lines logged for {refused} refused records over {lived:?} (at most {most})",
+        lines.len()
+    );
 }
 
 /// The control: the same flood with the limit off breaks the bound the limited worker holds.

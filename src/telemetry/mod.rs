@@ -5,6 +5,7 @@
 mod ingest;
 pub mod metrics;
 pub mod poll;
+mod throttle;
 
 use crate::domain::congestion::Level;
 use crate::domain::event::InvalidEvent;
@@ -45,14 +46,20 @@ pub fn poison_record(m: &Metrics, origin: Origin<'_>, err: &InvalidEvent) {
         let limit = key.strip_prefix("limits.").unwrap_or(key);
         m.over_capacity.with_label_values(&[limit]).inc();
     }
-    tracing::warn!(
-        topic = origin.topic,
-        partition = origin.partition,
-        offset = origin.offset,
-        kind = err.kind.as_str(),
-        "poison record sent to the dead-letter topic: {}",
-        err.message
-    );
+    static LOG: std::sync::OnceLock<throttle::Throttle> = std::sync::OnceLock::new();
+    let log = LOG.get_or_init(throttle::Throttle::default);
+    if let Some(left_out) = log.admit(err.kind.as_str(), std::time::Instant::now()) {
+        tracing::warn!(
+            topic = origin.topic,
+            partition = origin.partition,
+            offset = origin.offset,
+            kind = err.kind.as_str(),
+            left_out,
+            "poison record sent to the dead-letter topic: {}{}",
+            err.message,
+            throttle::left_out_note(left_out)
+        );
+    }
 }
 
 /// A poison record was acknowledged by the dead-letter topic.
