@@ -168,11 +168,18 @@ def check_scale_to_three(stack, wait_for, log, check_targets_up):
     log(f"group after scaling: {spread}")
     check_targets_up(stack, 3)
 
+    # The workers' own gauges agree with the broker: three of them, none empty, summing to the
+    # partitions the group holds (a gauge scraped before its worker's rebalance shows the old
+    # count until the next scrape).
+    want = sum(n for _, n in spread)
+
     def assigned():
         res = stack.prom("/api/v1/query", query="sum by (instance) (roadpulse_assigned_partitions)")["result"]
         per = {r["metric"]["instance"]: float(r["value"][1]) for r in res}
-        return per if len(per) == 3 and all(v > 0 for v in per.values()) else None
-    per = wait_for("roadpulse_assigned_partitions > 0 on 3 workers", assigned, timeout=90, every=10)
+        ok = len(per) == 3 and all(v > 0 for v in per.values()) and sum(per.values()) == want
+        return per if ok else None
+    per = wait_for(f"roadpulse_assigned_partitions > 0 on 3 workers, {want} in all", assigned,
+                   timeout=90, every=10)
     log(f"assigned partitions per worker (Prometheus): {per}")
 
 
