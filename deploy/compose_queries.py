@@ -5,16 +5,14 @@ import os
 import re
 import time
 
+from checkutil import Failed
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DASHBOARD = os.path.join(REPO, "deploy/grafana/dashboards/roadpulse.json")
 RULES = os.path.join(REPO, "deploy/prometheus/rules.yml")
 # Grafana's $__rate_interval: max($__interval + scrape interval, 4 x scrape interval); with the
 # 15 s scrape interval of deploy/prometheus/prometheus.yml and any panel width that is 60 s.
 RATE_INTERVAL = "1m"
-
-
-class Failed(Exception):
-    pass
 
 
 def panels(items):
