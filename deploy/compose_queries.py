@@ -5,16 +5,14 @@ import os
 import re
 import time
 
+from checkutil import Failed
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DASHBOARD = os.path.join(REPO, "deploy/grafana/dashboards/roadpulse.json")
 RULES = os.path.join(REPO, "deploy/prometheus/rules.yml")
 # Grafana's $__rate_interval: max($__interval + scrape interval, 4 x scrape interval); with the
 # 15 s scrape interval of deploy/prometheus/prometheus.yml and any panel width that is 60 s.
 RATE_INTERVAL = "1m"
-
-
-class Failed(Exception):
-    pass
 
 
 def panels(items):
@@ -29,13 +27,31 @@ def regex_escape(value):
 
 
 def variable_values(stack, var):
-    """Runs the dashboard variable's label_values(metric, label) query as Grafana does."""
+    """Runs the dashboard variable's label_values(metric{selector}, label) query as Grafana's
+    Prometheus datasource does: the label's values among the series the selector matches."""
     query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-    m = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", query.strip())
+    m = re.fullmatch(r"label_values\((\w+(?:\{[^}]*\})?),\s*(\w+)\)", query.strip())
     if not m:
         raise Failed(f"variable {var['name']}: unsupported query {query!r}")
-    series = stack.prom("/api/v1/series", **{"match[]": m.group(1)})
-    return sorted({s[m.group(2)] for s in series if m.group(2) in s})
+    # Over the dashboard's default time range (now-30m), as Grafana sends it.
+    now = time.time()
+    return sorted(stack.prom(f"/api/v1/label/{m.group(2)}/values", start=f"{now - 1800:.0f}",
+                             end=f"{now:.0f}", **{"match[]": m.group(1)}))
+
+
+def check_instance_variable(stack, values):
+    """The `instance` variable lists the worker targets (job roadpulse) and nothing else: not
+    the poller, which exports roadpulse_build_info too, under its own job."""
+    up = stack.prom("/api/v1/query", query='up{job="roadpulse"}')["result"]
+    workers = sorted(r["metric"]["instance"] for r in up)
+    others = sorted(r["metric"]["instance"] for r in stack.prom(
+        "/api/v1/query", query='roadpulse_build_info{job!="roadpulse"}')["result"])
+    if not others:
+        raise Failed("no roadpulse_build_info outside job roadpulse (the poller's): nothing to tell apart")
+    if values != workers:
+        raise Failed(f"dashboard variable instance lists {values}, the worker targets are {workers} "
+                     f"(other roadpulse targets: {others})")
+    return others
 
 
 def expand(expr, variables):
@@ -47,13 +63,16 @@ def expand(expr, variables):
     return expr
 
 
-def dashboard_queries(stack):
+def dashboard_queries(stack, log):
     board = json.load(open(DASHBOARD))
     variables = {}
     for var in board.get("templating", {}).get("list", []):
         values = variable_values(stack, var)
         if not values:
             raise Failed(f"dashboard variable {var['name']} has no values")
+        if var["name"] == "instance":
+            others = check_instance_variable(stack, values)
+            log(f"dashboard: variable instance lists the workers {values}, not {others}")
         # "All" with no allValue: Grafana sends the values as one regex alternation.
         variables[var["name"]] = var.get("allValue") or "(" + "|".join(map(regex_escape, values)) + ")"
     queries = []
@@ -65,7 +84,7 @@ def dashboard_queries(stack):
 
 
 def check_dashboard(stack, wait_for, log):
-    queries = dashboard_queries(stack)
+    queries = dashboard_queries(stack, log)
 
     def empty_ones():
         empty = [q for q in queries if not stack.prom("/api/v1/query", query=q[2])["result"]]
@@ -147,11 +166,18 @@ def check_scale_to_three(stack, wait_for, log, check_targets_up):
     log(f"group after scaling: {spread}")
     check_targets_up(stack, 3)
 
+    # The workers' own gauges agree with the broker: three of them, none empty, summing to the
+    # partitions the group holds (a gauge scraped before its worker's rebalance shows the old
+    # count until the next scrape).
+    want = sum(n for _, n in spread)
+
     def assigned():
         res = stack.prom("/api/v1/query", query="sum by (instance) (roadpulse_assigned_partitions)")["result"]
         per = {r["metric"]["instance"]: float(r["value"][1]) for r in res}
-        return per if len(per) == 3 and all(v > 0 for v in per.values()) else None
-    per = wait_for("roadpulse_assigned_partitions > 0 on 3 workers", assigned, timeout=90, every=10)
+        ok = len(per) == 3 and all(v > 0 for v in per.values()) and sum(per.values()) == want
+        return per if ok else None
+    per = wait_for(f"roadpulse_assigned_partitions > 0 on 3 workers, {want} in all", assigned,
+                   timeout=90, every=10)
     log(f"assigned partitions per worker (Prometheus): {per}")
 
 

@@ -90,6 +90,47 @@ fn dashboard_and_rules_query_only_exported_metrics() {
     assert_eq!(dashboard["uid"], "roadpulse");
 }
 
+/// Every query of a dashboard panel (nested in rows too), and the variable's query.
+fn dashboard_queries(board: &serde_json::Value) -> Vec<String> {
+    fn walk(panels: &serde_json::Value, out: &mut Vec<String>) {
+        for p in panels.as_array().into_iter().flatten() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                out.extend(t["expr"].as_str().map(String::from));
+            }
+            walk(&p["panels"], out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&board["panels"], &mut out);
+    for v in board["templating"]["list"].as_array().into_iter().flatten() {
+        out.extend(v["query"]["query"].as_str().map(String::from));
+    }
+    out
+}
+
+/// The poller exports `roadpulse_build_info` too, under its own scrape job (`roadpulse-poll`),
+/// so every series the dashboard selects is the workers' job, as the alert rules'
+/// `up{job="roadpulse"}` is, and its `instance` variable lists workers only.
+#[test]
+fn every_dashboard_query_selects_the_worker_job() {
+    let board: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/dashboards/roadpulse.json")).unwrap(),
+    )
+    .unwrap();
+    let queries = dashboard_queries(&board);
+    assert!(queries.len() > 30, "{} queries", queries.len());
+    for q in &queries {
+        for name in names_in(q) {
+            let selected = q.match_indices(name.as_str()).all(|(i, _)| {
+                let rest = q[i + name.len()..]
+                    .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
+                rest.starts_with("{job=\"roadpulse\"")
+            });
+            assert!(selected, "{name} without {{job=\"roadpulse\", ...}} in {q}");
+        }
+    }
+}
+
 /// `go test` in `dir`, with the modules and build cache under ~/.cache/roadpulse/go.
 fn go_test(dir: &str) {
     let cache = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()) + "/.cache/roadpulse/go";
