@@ -53,11 +53,7 @@ fn worker_survives_a_broker_crash_and_still_equals_replay() {
     );
 
     let text = http_get(port, "/metrics");
-    let errors: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("roadpulse_kafka_errors_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let errors = metric_sum(&text, "roadpulse_kafka_errors_total");
     assert!(
         errors > 0.0,
         "the outage is reported in roadpulse_kafka_errors_total:\n{text}"

@@ -153,6 +153,11 @@ impl SegmentState {
         }
     }
 
+    /// The level of the segment's last final window (none before its first).
+    pub fn current_level(&self) -> Option<Level> {
+        self.level
+    }
+
     /// End of the last final window of the segment, if known.
     pub fn last_seen(&self) -> Option<i64> {
         self.last_seen

@@ -159,6 +159,8 @@ fn state_not_seen_for_the_retention_is_evicted_with_a_tombstone_and_frees_the_bu
         vec![("a".into(), false), ("b".into(), false)]
     );
     assert_eq!(task.segments(), 2);
+    let levelled = |task: &Task| task.levels().iter().sum::<usize>();
+    assert_eq!(levelled(&task), 2, "a and b had final windows");
     let (refused, _) = feed(&mut task, 12, &[probe("c", 10 * MIN + 6, 40.0)]);
     assert_eq!(
         refused,
@@ -172,6 +174,7 @@ fn state_not_seen_for_the_retention_is_evicted_with_a_tombstone_and_frees_the_bu
     assert_eq!(drained[0], ("a".into(), true), "{drained:?}");
     assert_eq!(log["a"], None);
     assert_eq!((task.segments(), s.limits.segments.held()), (1, 1));
+    assert_eq!(levelled(&task), 1, "an evicted segment has no level");
     // Room for a new segment again: a comes back, with fresh state, and fills it.
     let (refused, _) = feed(
         &mut task,

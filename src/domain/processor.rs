@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::aggregate::WindowAgg;
 use super::catalog::Catalog;
-use super::congestion::{Hysteresis, SegmentState};
+use super::congestion::{Hysteresis, Level, SegmentState};
 use super::event::{EpochMillis, EventBody, InvalidEvent, RawEvent};
 use super::future::{FutureBound, Reference};
 use super::incident::facts::Facts;
@@ -582,6 +582,11 @@ impl Task {
     /// Segments with long-lived state in this task.
     pub fn segments(&self) -> usize {
         self.segments.len()
+    }
+
+    /// This task's segments by the level of their last final window, in `Level::ALL` order.
+    pub fn levels(&self) -> [usize; Level::ALL.len()] {
+        self.segments.levels()
     }
 
     pub fn checkpoint(&self) -> Checkpoint {

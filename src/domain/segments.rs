@@ -2,7 +2,7 @@
 //! changed since the changelog last took them, and which were evicted since (tombstones). The
 //! worker's segment budget and `state.retention` are enforced here (see [`super::limits`]).
 
-use super::congestion::SegmentState;
+use super::congestion::{Level, SegmentState};
 use super::event::EpochMillis;
 use super::incident::history::History;
 use super::intern::SegmentIds;
@@ -196,6 +196,16 @@ impl SegmentTable {
     /// Segments held.
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Segments held by the level of their last final window, in [`Level::ALL`] order.
+    pub fn levels(&self) -> [usize; Level::ALL.len()] {
+        let mut counts = [0; Level::ALL.len()];
+        let levels = self.slots.iter().flatten();
+        for level in levels.filter_map(|s| s.state.current_level()) {
+            counts[level as usize] += 1;
+        }
+        counts
     }
 
     /// Hands over the evictions (as `None`) and then the changed states since the last call,

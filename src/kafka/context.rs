@@ -164,8 +164,7 @@ impl ConsumerContext for WorkerContext {
         if lost {
             shared.abandon(consumer);
         }
-        let open = shared.segments.open_windows();
-        telemetry::state_size(&self.metrics, shared.segments.segments(), open);
+        telemetry::state_size(&self.metrics, &shared.segments.size());
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -232,11 +232,16 @@ impl SegmentSide {
         }
     }
 
-    pub fn open_windows(&self) -> usize {
-        self.tasks.values().map(|a| a.task.open_windows()).sum()
-    }
-
-    pub fn segments(&self) -> usize {
-        self.tasks.values().map(|a| a.task.segments()).sum()
+    /// What the tasks hold, summed, for the state gauges.
+    pub fn size(&self) -> crate::telemetry::StateSize {
+        let mut s = crate::telemetry::StateSize::default();
+        for task in self.tasks.values().map(|a| &a.task) {
+            s.segments += task.segments();
+            s.open_windows += task.open_windows();
+            for (n, more) in s.levels.iter_mut().zip(task.levels()) {
+                *n += more;
+            }
+        }
+        s
     }
 }

@@ -135,11 +135,7 @@ impl Shared {
         if let Some(d) = self.detection.as_mut() {
             d.send_changes(&mut self.io);
         }
-        telemetry::state_size(
-            &self.io.metrics,
-            self.segments.segments(),
-            self.segments.open_windows(),
-        );
+        telemetry::state_size(&self.io.metrics, &self.segments.size());
         let only = match self.io.guarantee {
             Guarantee::ExactlyOnce => None,
             Guarantee::AtLeastOnce => only,

@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::domain::incident::{Algorithm, IncidentEvent};
 use crate::domain::output::CongestionEvent;
 use crate::domain::processor::{Outcome, ProcessorSettings};
-use crate::telemetry::{self, Levels, Metrics, Origin};
+use crate::telemetry::{self, Metrics, Origin};
 
 const POLL: Duration = Duration::from_millis(100);
 /// Records handled per loop step when librdkafka has them queued: between batches the loop
@@ -161,7 +161,6 @@ struct Loop {
     unavailable: Option<String>,
     out: Vec<CongestionEvent>,
     incidents: Vec<IncidentEvent>,
-    levels: Levels,
     patience: Duration,
     last_tick: Instant,
     last_commit: Instant,
@@ -182,7 +181,6 @@ impl Loop {
             unavailable: None,
             out: Vec::new(),
             incidents: Vec::new(),
-            levels: Levels::default(),
             patience: config.kafka.shutdown_timeout.std(),
             last_tick: Instant::now(),
             last_commit: Instant::now(),
@@ -342,8 +340,7 @@ impl Loop {
             self.send_outputs(&mut shared, now);
             shared.route(&key);
         }
-        let open = shared.segments.open_windows();
-        telemetry::state_size(&self.metrics, shared.segments.segments(), open);
+        telemetry::state_size(&self.metrics, &shared.segments.size());
     }
 
     /// With detection on, every assigned input partition needs a task, records or not: its
@@ -358,7 +355,7 @@ impl Loop {
 
     fn send_outputs(&mut self, shared: &mut Shared, now: i64) {
         for event in self.out.drain(..) {
-            telemetry::window_emitted(&self.metrics, &mut self.levels, &event, now);
+            telemetry::window_emitted(&self.metrics, &event, now);
             if let Err(e) = shared.io.output.send_congestion(&event, self.patience) {
                 let why = format!("cannot queue congestion event: {e}");
                 telemetry::kafka_error(&self.metrics, "produce", &why);

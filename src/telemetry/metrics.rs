@@ -303,7 +303,7 @@ impl Metrics {
             segments_by_level: gauge_vec(
                 &r,
                 "roadpulse_segments_by_level",
-                "Segments whose latest final window has this congestion level.",
+                "Segments held whose latest final window has this congestion level.",
                 &["level"],
             ),
             incidents_active: gauge(

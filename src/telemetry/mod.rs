@@ -6,8 +6,6 @@ mod ingest;
 pub mod metrics;
 pub mod poll;
 
-use std::collections::HashMap;
-
 use crate::domain::congestion::Level;
 use crate::domain::event::InvalidEvent;
 use crate::domain::incident::{IncidentEvent, Status};
@@ -167,10 +165,9 @@ pub fn report(m: &Metrics) {
 }
 
 /// A congestion event (final or early) is on its way out at wall-clock `now_ms`.
-pub fn window_emitted(m: &Metrics, levels: &mut Levels, event: &CongestionEvent, now_ms: i64) {
+pub fn window_emitted(m: &Metrics, event: &CongestionEvent, now_ms: i64) {
     if event.is_final {
         m.windows_closed.inc();
-        levels.observe(m, &event.segment_id, event.level);
     } else {
         m.window_updates.inc();
     }
@@ -242,10 +239,27 @@ pub fn evicted(m: &Metrics, segments: u64) {
     m.state_evictions.inc_by(segments);
 }
 
-/// What the input tasks hold: segments with long-lived state, open (segment, window)s.
-pub fn state_size(m: &Metrics, segments: usize, open_windows: usize) {
-    m.state_segments.set(segments as i64);
-    m.windows_open.set(open_windows as i64);
+/// What the input tasks hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StateSize {
+    /// Segments with long-lived state.
+    pub segments: usize,
+    /// Open (segment, window) accumulators.
+    pub open_windows: usize,
+    /// Segments by the level of their last final window, in `Level::ALL` order.
+    pub levels: [usize; Level::ALL.len()],
+}
+
+/// Sets the state gauges. The per-level gauges count the segments held, so a segment evicted
+/// or handed to another worker leaves them (and nothing is kept per segment to count them).
+pub fn state_size(m: &Metrics, s: &StateSize) {
+    m.state_segments.set(s.segments as i64);
+    m.windows_open.set(s.open_windows as i64);
+    for (level, n) in Level::ALL.iter().zip(s.levels) {
+        m.segments_by_level
+            .with_label_values(&[level.as_str()])
+            .set(n as i64);
+    }
 }
 
 /// What the detection partitions hold, summed over them.
@@ -291,30 +305,5 @@ pub fn late_for_detection(m: &Metrics, windows: u64) {
             windows,
             "windows arrived after detection judged their window"
         );
-    }
-}
-
-/// The latest final level of every segment this worker has seen, as per-level gauges.
-#[derive(Default)]
-pub struct Levels(HashMap<String, Level>);
-
-impl Levels {
-    fn observe(&mut self, m: &Metrics, segment: &str, level: Level) {
-        let previous = match self.0.get_mut(segment) {
-            Some(l) => Some(std::mem::replace(l, level)),
-            None => {
-                self.0.insert(segment.to_string(), level);
-                None
-            }
-        };
-        if previous == Some(level) {
-            return;
-        }
-        if let Some(p) = previous {
-            m.segments_by_level.with_label_values(&[p.as_str()]).dec();
-        }
-        m.segments_by_level
-            .with_label_values(&[level.as_str()])
-            .inc();
     }
 }

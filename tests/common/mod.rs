@@ -3,6 +3,7 @@
 //! of the real binary, reading topics back, and the replay reference.
 #![allow(dead_code)]
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,7 +87,6 @@ pub fn traffic(events: u64, poison: f64, seed: u64) -> Vec<Record> {
     Workload::new(cfg).take(events)
 }
 
-/// Produces records keyed by segment with the Java-compatible partitioner, in order.
 /// `roadpulse replay` in this process over `records` (one JSON line each) with `sets` and
 /// `partitions`: the output lines and the summary.
 pub fn replay_in_process(
@@ -107,7 +107,13 @@ pub fn replay_in_process(
     (text.lines().map(str::to_string).collect(), summary)
 }
 
-pub fn produce(bootstrap: &str, topic: &str, records: &[Record]) {
+/// Produces records keyed by segment with the Java-compatible partitioner, in order. Takes
+/// any iterator, so that a large input can be made while it is sent.
+pub fn produce<R: Borrow<Record>>(
+    bootstrap: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = R>,
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("partitioner", "murmur2_random")
@@ -116,6 +122,7 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[Record]) {
         .create()
         .expect("producer");
     for r in records {
+        let r = r.borrow();
         let mut record = BaseRecord::to(topic).key(&r.key).payload(&r.value);
         loop {
             match producer.send(record) {
@@ -438,6 +445,11 @@ impl Worker {
         }
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -633,6 +645,66 @@ pub fn metric(text: &str, name: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .map(str::to_string)
+}
+
+/// Waits until the worker serving `/metrics` on `port` has consumed `records` of the input topic.
+pub fn wait_consumed(setup: &Setup, port: u16, records: usize, timeout: Duration) {
+    let sample = format!(
+        "roadpulse_events_consumed_total{{topic=\"{}\"}}",
+        setup.input
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        let consumed = metric(&metrics_text(port), &sample);
+        if consumed == Some(records.to_string()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{records} records consumed: {consumed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads `setup`'s dead-letter topic (read_committed) until it holds `expected` records, and
+/// checks that they are exactly that many, each of kind `over_capacity` at `limit` (say
+/// `limits.max_segments`) and from its own origin. Returns their keys (segment ids).
+pub fn over_capacity_letters(
+    setup: &Setup,
+    expected: usize,
+    limit: &str,
+    timeout: Duration,
+) -> std::collections::BTreeSet<String> {
+    let dead = read_topic(&setup.bootstrap, &setup.dlq, timeout, |rs| {
+        rs.len() >= expected
+    });
+    let mut origins = std::collections::BTreeSet::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for d in &dead {
+        let h = &d.headers;
+        assert_eq!(h["roadpulse.error.kind"], "over_capacity", "{h:?}");
+        assert!(h["roadpulse.error.message"].contains(limit), "{h:?}");
+        origins.insert((
+            &h["roadpulse.source.partition"],
+            &h["roadpulse.source.offset"],
+        ));
+        keys.insert(String::from_utf8_lossy(d.key.as_deref().unwrap_or_default()).into_owned());
+    }
+    assert_eq!(dead.len(), expected, "one dead letter per refused record");
+    assert_eq!(origins.len(), expected, "each origin once");
+    keys
+}
+
+/// The sum of the samples of metric family `name` (every label set) in a `/metrics` text.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with(['{', ' ']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Per partition of `topic`: the offset `group` committed (-1 when none) and the log end.
