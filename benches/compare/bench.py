@@ -77,7 +77,8 @@ def machine() -> dict:
 
 def one_run(name, rep, args, ctx, workers=1) -> dict:
     contender = CONTENDERS[name]
-    tag = f"{name}{'' if workers == 1 else f'x{workers}'}-r{rep}-{int(time.time())}"
+    # Topic and group names take no "@" (a NAME@baseline contender).
+    tag = f"{name.replace('@', '.')}{'' if workers == 1 else f'x{workers}'}-r{rep}-{int(time.time())}"
     bootstrap = ctx["bootstrap"]
     run = Run(bootstrap, INPUT_TOPIC, f"bench.out.{tag}", f"bench-{tag}", args.work / "runs" / tag,
               catalog=ctx["catalog"])

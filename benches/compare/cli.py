@@ -5,13 +5,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from contenders import ALIASES, CONTENDERS, ROOT
+from contenders import ALIASES, CONTENDERS, ROOT, with_baseline
 
 DESCRIPTION = ("Side-by-side drain benchmark (see benches/compare/README.md): one broker, one "
                "pre-loaded input topic, then every contender drains it from the start, "
                "repetition after repetition.")
 # Contenders a scale-out run can start several workers of.
-SCALABLE = ["roadpulse-eos", "roadpulse-alos", "roadpulse-eos-default"]
+SCALABLE = ["roadpulse-eos", "roadpulse-alos", "roadpulse-eos-default",
+            "roadpulse-eos-default-nodetect"]
 
 
 def _workers(text: str) -> list[int]:
@@ -43,8 +44,16 @@ def parse_args(argv):
     p.add_argument("--jvm-opts", default="-Xms1g -Xmx1g", help="Kafka Streams JVM options")
     p.add_argument("--roadpulse-set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra roadpulse config override, e.g. kafka.commit_interval=1s (repeatable)")
+    p.add_argument("--baseline-binary", type=Path, default=None, metavar="PATH",
+                   help="another roadpulse binary (e.g. a build from before a change): every "
+                   "roadpulse contender NAME can then also run as NAME@baseline with it, "
+                   "side by side in the same run (list both in --contenders to alternate)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
     args = p.parse_args(argv)
+    if args.baseline_binary is not None:
+        if not args.baseline_binary.is_file():
+            p.error(f"--baseline-binary: {args.baseline_binary} is not a file")
+        with_baseline(str(args.baseline_binary.resolve()))
     if args.contenders is None:
         names = [] if args.scale_out else list(CONTENDERS)
     else:

@@ -3,6 +3,7 @@ how its end is known. Every contender reads the same pre-loaded topic from the s
 fresh consumer group, commits every 100 ms, and (except the bare consumers) writes to its own
 output topic: final windows, or for the pipe a copy of every record."""
 
+import dataclasses
 import json
 import re
 import socket
@@ -43,6 +44,12 @@ class Contender:
     verify: str = "windows"
     # Its drain also ends when the group's internal repartition topics are consumed.
     follows_internal: bool = False
+    # roadpulse: the shipped defaults with the road network catalogue (else the compared
+    # aggregation's settings), and with them incident detection on or off.
+    defaults: bool = False
+    detection: bool = True
+    # roadpulse: another binary than target/release/roadpulse (--baseline-binary).
+    binary: str | None = None
 
     def argv(self, run: Run, tools: dict, worker: int = 0) -> list[str]:
         if self.name.startswith("bare-"):
@@ -52,9 +59,10 @@ class Contender:
             return [tools["bare_pipe"], run.bootstrap, run.input_topic, run.output_topic,
                     run.group, str(COMMIT_INTERVAL_MS)]
         if self.name.startswith("roadpulse"):
-            config = _roadpulse_config(run, self.guarantee, worker, self.name.endswith("-default"))
+            config = _roadpulse_config(run, self.guarantee, worker, self.defaults, self.detection)
             sets = [arg for kv in tools["roadpulse_sets"] for arg in ("--set", kv)]
-            return [str(ROOT / "target/release/roadpulse"), "run", "--config", str(config), *sets]
+            binary = self.binary or str(ROOT / "target/release/roadpulse")
+            return [binary, "run", "--config", str(config), *sets]
         if self.name.startswith("kstreams"):
             mode = "exactly_once_v2" if self.guarantee == "exactly_once" else "at_least_once"
             jar = HERE / "kstreams/target/kstreams-congestion-0.jar"
@@ -133,7 +141,10 @@ CONTENDERS = {
         Contender("roadpulse-eos", "roadpulse exactly_once", "exactly_once", "metrics"),
         Contender("roadpulse-alos", "roadpulse at_least_once", "at_least_once", "metrics"),
         Contender("roadpulse-eos-default", "roadpulse shipped defaults (detection on, road network)",
-                  "exactly_once", "metrics", follows_internal=True),
+                  "exactly_once", "metrics", follows_internal=True, defaults=True),
+        Contender("roadpulse-eos-default-nodetect",
+                  "roadpulse shipped defaults, detection off (road network)",
+                  "exactly_once", "metrics", defaults=True, detection=False),
         Contender("kstreams-eos", "Kafka Streams exactly_once_v2", "exactly_once", "stdout"),
         Contender("kstreams-alos", "Kafka Streams at_least_once", "at_least_once", "stdout"),
         Contender("quix-eos", "Quix Streams exactly-once", "exactly_once", "stdout"),
@@ -150,9 +161,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _roadpulse_config(run: Run, guarantee: str, worker: int, defaults: bool) -> Path:
+def with_baseline(binary: str) -> None:
+    """Adds `<name>@baseline` for every roadpulse contender: the same run with `binary`."""
+    for c in [c for c in CONTENDERS.values() if c.name.startswith("roadpulse")]:
+        CONTENDERS[f"{c.name}@baseline"] = dataclasses.replace(
+            c, name=f"{c.name}@baseline", label=f"{c.label} [baseline binary]", binary=binary)
+
+
+def _roadpulse_config(run: Run, guarantee: str, worker: int, defaults: bool,
+                      detection: bool) -> Path:
     """The benchmark's roadpulse config; with `defaults`, only names and addresses (and the
-    road network catalogue): every other key keeps its shipped default."""
+    road network catalogue): every other key keeps its shipped default (incident detection
+    on unless `detection` is false)."""
     port = free_port()
     run.http_ports.append(port)
     path = run.workdir / f"roadpulse-{worker}.toml"
@@ -170,6 +190,11 @@ instance_id = "bench-{worker}"
         body = f"""
 [congestion]
 catalog = "{run.catalog}"
+"""
+        if not detection:
+            body += """
+[incidents]
+enabled = false
 """
     else:
         body = f"""processing_guarantee = "{guarantee}"

@@ -344,23 +344,13 @@ impl Loop {
     }
 
     /// With detection on, every assigned input partition needs a task, records or not: its
-    /// mark is what lets detection judge windows (an empty partition says it is idle).
+    /// mark is what lets detection judge windows (an empty partition says it is idle). The
+    /// repartition partitions' stages are restored with them, after one commit for all.
     fn create_tasks(&mut self, consumer: &BaseConsumer<WorkerContext>, shared: &mut Shared) {
         if shared.detection.is_none() {
             return;
         }
-        let Ok(assignment) = consumer.assignment() else {
-            return;
-        };
-        for e in assignment.elements() {
-            let key = match shared.input(e.topic()) {
-                Some(topic) => (topic, e.partition()),
-                None => continue,
-            };
-            if !shared.segments.has(&key) {
-                shared.task(consumer, &key);
-            }
-        }
+        shared.restore_assigned(consumer);
     }
 
     fn send_outputs(&mut self, shared: &mut Shared, now: i64) {
