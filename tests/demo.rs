@@ -127,9 +127,37 @@ fn the_demo_prints_the_injected_incident_as_read_back_from_kafka() {
         last.ends_with(&format!(", {incident_lines} incident events")),
         "the summary counts every incident event printed ({incident_lines}): {last}"
     );
+    assert_read_what_was_published(last);
     assert!(
         out.lines().any(|l| l.starts_with("M4-E-")),
         "the congestion table shows the scenario's corridor\n{out}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The number after `before` in `line`.
+fn count_after(line: &str, before: &str) -> u64 {
+    let rest = line.split(before).nth(1).unwrap_or_default();
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no count after {before:?} in {line}"))
+}
+
+/// The viewer read every event the worker published, up to its last commit (unless a
+/// transaction was aborted: its records were published, acknowledged, and are never read).
+fn assert_read_what_was_published(summary: &str) {
+    let published = count_after(summary, "; published ");
+    let incidents = count_after(summary, " congestion and ");
+    let aborted = count_after(summary, " incident events (");
+    let read = count_after(summary, "read back from Kafka: ");
+    let read_incidents = count_after(summary, " congestion events, ");
+    assert!(published > 0, "the worker published nothing: {summary}");
+    if aborted == 0 {
+        assert_eq!(
+            (read, read_incidents),
+            (published, incidents),
+            "events read back vs published: {summary}"
+        );
+    }
 }

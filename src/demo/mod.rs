@@ -136,15 +136,17 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
             traffic::produce(&bootstrap, &shutdown, rate, segments, &scenario)
         })
     };
+    // The viewer stops only after the worker's last commit, once it has read what was published.
+    let (tell_viewer, published) = std::sync::mpsc::channel();
     let viewer = {
-        let (bootstrap, shutdown) = (bootstrap.clone(), shutdown.clone());
+        let bootstrap = bootstrap.clone();
         let kafka = config.kafka.clone();
         std::thread::spawn(move || {
             view::view(
                 &bootstrap,
                 &kafka.congestion_topic,
                 &kafka.incidents_topic,
-                &shutdown,
+                &published,
             )
         })
     };
@@ -155,16 +157,25 @@ pub async fn run(args: &DemoArgs) -> Result<(), AppError> {
     }
     shutdown.trigger();
     let produced = producer.join().unwrap_or_default();
-    let worker_result = worker.await.map_err(|e| fail("worker thread", &e))?;
+    let worker_result = worker.await;
+    let count = |topic: &str| metrics.events_produced.with_label_values(&[topic]).get();
+    let published = view::Read {
+        congestion: count(&config.kafka.congestion_topic),
+        incidents: count(&config.kafka.incidents_topic),
+    };
+    let _ = tell_viewer.send(published);
     let read = viewer.join().unwrap_or_default();
     let _ = stop_http.send(());
-    worker_result?;
+    worker_result.map_err(|e| fail("worker thread", &e))??;
     println!(
-        "demo finished: {} raw events produced ({} by the scenario, {} background), {} windows closed; read back from Kafka: {} congestion events, {} incident events",
+        "demo finished: {} raw events produced ({} by the scenario, {} background), {} windows closed; published {} congestion and {} incident events ({} transactions aborted); read back from Kafka: {} congestion events, {} incident events",
         produced.scenario + produced.background,
         produced.scenario,
         produced.background,
         metrics.windows_closed.get(),
+        published.congestion,
+        published.incidents,
+        metrics.commits.with_label_values(&["aborted"]).get(),
         read.congestion,
         read.incidents
     );

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -11,9 +12,8 @@ use rdkafka::{ClientConfig, Message};
 
 use crate::domain::incident::IncidentEvent;
 use crate::domain::output::CongestionEvent;
-use crate::kafka::Shutdown;
 
-/// Events read back, by topic.
+/// Events published or read back, by topic.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Read {
     pub congestion: u64,
@@ -27,8 +27,18 @@ struct Seen {
     read: Read,
 }
 
-/// Reads both output topics until shutdown.
-pub fn view(bootstrap: &str, congestion: &str, incidents: &str, shutdown: &Shutdown) -> Read {
+/// How long the viewer reads on, once the worker has stopped, to catch up with what it published.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Reads both output topics until the demo sends what the worker published, which it does once
+/// the worker has made its last commit; then reads on until it has read as many events (at most
+/// [`DRAIN`]: records of an aborted transaction were published but are never read).
+pub fn view(
+    bootstrap: &str,
+    congestion: &str,
+    incidents: &str,
+    published: &mpsc::Receiver<Read>,
+) -> Read {
     let consumer: BaseConsumer = match ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "roadpulse-demo-viewer")
@@ -49,27 +59,48 @@ pub fn view(bootstrap: &str, congestion: &str, incidents: &str, shutdown: &Shutd
     let terminal = std::io::stdout().is_terminal();
     let mut seen = Seen::default();
     let mut last_print = Instant::now();
-    while !shutdown.is_triggered() {
+    let mut target: Option<(Read, Instant)> = None;
+    loop {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let payload = m.payload().unwrap_or_default();
-            if m.topic() == incidents {
-                if let Ok(e) = serde_json::from_slice::<IncidentEvent>(payload) {
-                    seen.read.incidents += 1;
-                    let line = incident_line(&e);
-                    println!("{line}");
-                    seen.incidents.push(line);
-                }
-            } else if let Ok(e) = serde_json::from_slice::<CongestionEvent>(payload) {
-                seen.read.congestion += 1;
-                seen.latest.insert(e.segment_id.clone(), e);
-            }
+            seen.take(m.topic() == incidents, m.payload().unwrap_or_default());
         }
         if last_print.elapsed() >= Duration::from_secs(3) {
             last_print = Instant::now();
             print_table(&seen, terminal);
         }
+        match target {
+            None => match published.try_recv() {
+                Ok(p) => target = Some((p, Instant::now() + DRAIN)),
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {}
+            },
+            Some((p, until)) => {
+                let caught_up =
+                    seen.read.congestion >= p.congestion && seen.read.incidents >= p.incidents;
+                if caught_up || Instant::now() >= until {
+                    break;
+                }
+            }
+        }
     }
     seen.read
+}
+
+impl Seen {
+    /// Counts and keeps one record of the congestion or the incident topic.
+    fn take(&mut self, incident: bool, payload: &[u8]) {
+        if incident {
+            if let Ok(e) = serde_json::from_slice::<IncidentEvent>(payload) {
+                self.read.incidents += 1;
+                let line = incident_line(&e);
+                println!("{line}");
+                self.incidents.push(line);
+            }
+        } else if let Ok(e) = serde_json::from_slice::<CongestionEvent>(payload) {
+            self.read.congestion += 1;
+            self.latest.insert(e.segment_id.clone(), e);
+        }
+    }
 }
 
 fn clock(ms: i64) -> String {
