@@ -5,15 +5,23 @@
 //! each key waits for every input partition's watermark (three days are pushed through as fast
 //! as they go, so one input partition may run days ahead of another). The incident events
 //! read back with `read_committed` must be the ones `roadpulse replay --incidents` finds: the
-//! same incident ids, each detected once and cleared once, at the same times.
+//! same incident ids, each detected once and cleared once, at the same times. And reports
+//! routed through the repartition topic while workers are killed with kill -9: each reaches
+//! each of its destinations exactly once.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use roadpulse::sim::generator::Record;
+use roadpulse::codec::routed::{self, Routed};
+use roadpulse::domain::catalog::Catalog;
+use roadpulse::domain::incident::network::Network;
+use roadpulse::domain::incident::route::Routing;
+use roadpulse::sim::generator::{self, Record};
 use serde_json::Value;
 
 const PARTITIONS: i32 = 4;
@@ -146,4 +154,182 @@ fn incidents_flow_through_kafka_and_equal_replay() {
     );
     a.stop();
     b.stop();
+}
+
+/// The segments of [`traffic`] as one chain (each downstream of the one before), so a
+/// segment's neighbourhood spans several detection partitions.
+fn chain_catalog() -> String {
+    let mut csv = String::from("segment_id,free_flow_kph,downstream\n");
+    for i in 0..TRAFFIC_SEGMENTS {
+        let next = match i + 1 < TRAFFIC_SEGMENTS {
+            true => generator::segment_id(i + 1),
+            false => String::new(),
+        };
+        let (id, kph) = (generator::segment_id(i), generator::free_flow_kph(i));
+        csv.push_str(&format!("{id},{kph},{next}\n"));
+    }
+    csv
+}
+
+/// `records` with a report after every `every`-th one, on its segment at its time.
+fn with_reports(records: Vec<Record>, every: usize) -> Vec<Record> {
+    let mut out = Vec::new();
+    for (i, r) in records.into_iter().enumerate() {
+        let report = (i % every == every - 1).then(|| {
+            let v = format!(
+                r#"{{"type":"report","segment_id":"{}","ts":{},"report_id":"r-{i}","category":"accident"}}"#,
+                r.key, r.ts
+            );
+            Record {
+                key: r.key.clone(),
+                value: v.into_bytes(),
+                ts: r.ts,
+                poison: false,
+            }
+        });
+        out.push(r);
+        out.extend(report);
+    }
+    out
+}
+
+/// (report id, partition) of every report copy in records of the repartition topic.
+fn report_copies(records: &[Read]) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for r in records {
+        let value = r.value.as_deref().unwrap_or_default();
+        if let Ok(Routed::Batch(b)) = routed::decode(value) {
+            for report in b.reports {
+                out.push((report.report_id.unwrap_or_default(), r.partition));
+            }
+        }
+    }
+    out
+}
+
+/// Reports on every input partition, three exactly-once workers, and each of them killed
+/// with kill -9 in turn (long transactions, so the kill lands in one holding routed reports)
+/// and started again with its identity, which fences it. Read with `read_committed`, the
+/// repartition topic holds exactly one copy of each report for each partition of its
+/// segment's neighbourhood (as [`Routing`] computes it), and the incidents are replay's.
+#[test]
+fn exactly_once_kill_9_routes_each_report_once_to_each_destination() {
+    let csv = chain_catalog();
+    let setup = Setup::new("reportkill", PARTITIONS, Some(&csv));
+    let records = with_reports(traffic(16_000, 0.0, 8), 40);
+    let net = Network::from_catalog(&Catalog::parse_csv(&csv).unwrap());
+    let routing = Routing::new(Arc::new(net), 2, PARTITIONS as u32);
+    let mut expected = BTreeSet::new();
+    for r in records
+        .iter()
+        .filter(|r| r.value.starts_with(b"{\"type\":\"report\""))
+    {
+        let v: Value = serde_json::from_slice(&r.value).unwrap();
+        let id = v["report_id"].as_str().unwrap().to_string();
+        routing.destinations(&r.key, |p| {
+            expected.insert((id.clone(), p as i32));
+        });
+    }
+    let reports = records.len() - 16_000;
+    assert!(expected.len() > reports, "neighbourhoods span partitions");
+    let (_, reference) = replay_detecting(
+        &setup.dir,
+        &records,
+        PARTITIONS as u32,
+        &setup.domain_sets,
+        true,
+    );
+
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let start = |i: usize, run: usize| {
+        let identity = format!("kafka.instance_id=\"reportkill-w{i}\"");
+        let listen = format!("http.listen=\"127.0.0.1:{}\"", ports[i]);
+        let sets = [
+            identity.as_str(),
+            listen.as_str(),
+            "kafka.commit_interval=\"6s\"",
+            "kafka.properties.session.timeout.ms=\"6000\"",
+            "kafka.properties.heartbeat.interval.ms=\"1500\"",
+        ];
+        setup.start_worker(&format!("w{i}-{run}"), &sets)
+    };
+    let consumed_name = format!(
+        "roadpulse_events_consumed_total{{topic=\"{}\"}}",
+        setup.input
+    );
+    let consumed = |i: usize| {
+        metric(&metrics_text(ports[i]), &consumed_name).map_or(0.0, |v| v.parse().unwrap_or(0.0))
+    };
+    let mut workers: Vec<Worker> = (0..3).map(|i| start(i, 0)).collect();
+    for (k, chunk) in records.chunks(records.len() / 4 + 1).enumerate() {
+        let victim = (k < workers.len()).then(|| consumed(k));
+        produce(&setup.bootstrap, &setup.input, chunk);
+        let Some(before) = victim else {
+            continue;
+        };
+        // Killed once it has read some of this chunk: its open transaction holds what that
+        // closed (commits are 6 s apart).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while consumed(k) <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "w{k} reads:\n{}",
+                workers[k].log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        workers[k].kill();
+        workers[k] = start(k, 1);
+    }
+    let repartition = format!("{}-detection-repartition", setup.group);
+    let read = read_topic(
+        &setup.bootstrap,
+        &repartition,
+        Duration::from_secs(120),
+        |rs| report_copies(rs).len() >= expected.len(),
+    );
+    let all = read_topic_as(
+        &setup.bootstrap,
+        &repartition,
+        "read_uncommitted",
+        Duration::from_secs(30),
+        |rs| rs.len() >= read.len(),
+    );
+    assert!(
+        report_copies(&all).len() > report_copies(&read).len(),
+        "the kills aborted transactions holding routed reports"
+    );
+    let copies = report_copies(&read);
+    let once: BTreeSet<(String, i32)> = copies.iter().cloned().collect();
+    assert_eq!(
+        copies.len(),
+        once.len(),
+        "no report routed twice to a partition ({} copies, {} distinct)",
+        copies.len(),
+        once.len()
+    );
+    assert_eq!(once, expected, "every report at each of its destinations");
+
+    let want = decisions(reference);
+    let wanted: usize = want.values().map(Vec::len).sum();
+    let incidents = read_topic(
+        &setup.bootstrap,
+        &format!("{}-incidents", setup.input),
+        Duration::from_secs(60),
+        |rs| rs.len() >= wanted,
+    );
+    let got = decisions(
+        incidents
+            .iter()
+            .filter_map(|r| serde_json::from_slice(r.value.as_deref()?).ok()),
+    );
+    assert_eq!(
+        lifecycle(&got),
+        lifecycle(&want),
+        "the incidents replay finds, once"
+    );
+    for w in &mut workers {
+        w.stop();
+    }
 }

@@ -247,6 +247,22 @@ fn uncommitted(bootstrap: &str, topic: &str) -> i64 {
         .sum()
 }
 
+/// Waits (up to `within`) for the fenced poller `p` to exit 1 with its one sentence.
+fn assert_fenced(p: &mut common::Worker, within: Duration) {
+    let code = p.wait_exit(within);
+    let log = p.log_text();
+    assert_eq!(
+        code,
+        Some(1),
+        "the fenced poller exits 1 within {within:?}:\n{log}"
+    );
+    let last = log.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("roadpulse: source loops stopped: another poller with the same poll.id"),
+        "one sentence says why: {last}"
+    );
+}
+
 /// Two pollers with the same `poll.id` (so the same transactional ids) while the feed still
 /// has readings to give: the second fences the first, which stops at its next transaction
 /// (exit 1, one sentence), and carries on from the committed positions. Read with
@@ -284,17 +300,10 @@ fn a_twin_with_the_same_poll_id_fences_the_first_which_stops() {
     }
     let second = first.twin();
     let mut p2 = second.start(&dir, "p2", &[]);
-    let code = p1.wait_exit(Duration::from_secs(60));
-    let log = p1.log_text();
+    assert_fenced(&mut p1, Duration::from_secs(60));
     assert!(
         feed.started.elapsed() < STEP * feed.readings as u32,
         "fenced while its feed still had readings to give"
-    );
-    assert_eq!(code, Some(1), "the fenced poller exits 1:\n{log}");
-    let last = log.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("roadpulse: source loops stopped: another poller with the same poll.id"),
-        "one sentence says why: {last}"
     );
     let total = feed.locations * feed.readings;
     let events = raw_events(&bootstrap, &raw, Duration::from_secs(90), |vs| {
@@ -329,7 +338,9 @@ fn a_twin_with_the_same_poll_id_fences_the_first_which_stops() {
     for r in &records {
         let key: serde_json::Value = serde_json::from_slice(r.key.as_deref().unwrap()).unwrap();
         let value: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
-        let location = key[1]["location"].as_str().unwrap().to_string();
+        let Some(location) = key[1]["location"].as_str().map(str::to_string) else {
+            continue; // a fence check, not a position
+        };
         let ts = value["ts"].as_i64().unwrap();
         positions
             .entry(location)
@@ -350,4 +361,59 @@ fn a_twin_with_the_same_poll_id_fences_the_first_which_stops() {
         );
         assert_eq!(times.last(), want.last(), "{location}: the newest reading");
     }
+}
+
+/// A feed that serves a fixed set of readings and then nothing new: the first poller has
+/// published them all and makes no transactional write of its own any more when its twin
+/// starts. Its fence check (`poll.fence_check_interval`) still finds out: it exits 1 within
+/// the check interval plus a poll, and the twin, which finds every reading at or before its
+/// position, publishes nothing a second time and keeps running through its own checks.
+#[test]
+fn an_idle_poller_fenced_by_a_twin_stops_within_the_fence_check() {
+    let bootstrap = common::bootstrap();
+    let dir = scratch_dir("poll-idle-fence");
+    let raw = unique("poll-idle-fence-raw");
+    create_topics(&bootstrap, &[&raw], 3);
+    let feed = History::new(3, 5); // all 15 readings out after 0.5 s
+    let (_api, sources) = history_source(&dir, &feed, "");
+    let check = Duration::from_secs(2);
+    let first = Poller::config(
+        &dir,
+        &bootstrap,
+        &raw,
+        "fence_check_interval = \"2s\"",
+        &sources,
+    );
+    let mut p1 = first.start(&dir, "p1", &[]);
+    let total = feed.locations * feed.readings;
+    let events = raw_events(&bootstrap, &raw, Duration::from_secs(60), |vs| {
+        vs.len() >= total
+    });
+    assert_eq!(events.len(), total, "{}", p1.log_text());
+    let second = first.twin();
+    let mut p2 = second.start(&dir, "p2", &[]);
+    assert!(
+        second.wait_ready(true, Duration::from_secs(60)),
+        "{}",
+        p2.log_text()
+    );
+    // Bound: the check interval, one poll (200 ms) and the check's own commit; the rest is
+    // slack for a loaded machine.
+    assert_fenced(&mut p1, check + Duration::from_secs(20));
+    // The twin outlives a few checks of its own and publishes nothing again.
+    std::thread::sleep(check * 2);
+    assert!(p2.is_running(), "{}", p2.log_text());
+    let published = second.metric(
+        "roadpulse_source_readings_published_total",
+        &[("source", "loops")],
+    );
+    assert_eq!(published, 0.0, "{}", second.metrics());
+    let again = raw_events(&bootstrap, &raw, Duration::from_secs(3), |_| false);
+    assert_eq!(again.len(), total, "each reading once");
+    let at = by_location(&again);
+    let want: Vec<i64> = (0..feed.readings as i64).map(|k| BASE + k * 1000).collect();
+    for l in 0..feed.locations {
+        assert_eq!(at[&format!("L{l}")], want, "L{l}");
+    }
+    p2.stop();
 }

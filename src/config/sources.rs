@@ -30,6 +30,9 @@ pub struct PollConfig {
     pub max_backoff: Duration,
     /// Longest response body a source may send (a larger one counts as unparsable).
     pub max_body_bytes: u64,
+    /// A source that has committed no transaction for this long commits a small one (its
+    /// fence check): a twin that fenced it is found out then, also when nothing is new.
+    pub fence_check_interval: Duration,
 }
 
 impl Default for PollConfig {
@@ -41,6 +44,7 @@ impl Default for PollConfig {
             initial_backoff: Duration::from_millis(1_000),
             max_backoff: Duration::from_millis(300_000),
             max_body_bytes: 256 << 20,
+            fence_check_interval: Duration::from_millis(30_000),
         }
     }
 }
@@ -411,6 +415,12 @@ pub(super) fn validate(poll: &PollConfig, sources: &[SourceConfig]) -> Result<()
         return Err(ConfigError::invalid(
             "poll.max_backoff",
             "backoffs must be > 0 with poll.max_backoff ≥ poll.initial_backoff",
+        ));
+    }
+    if poll.fence_check_interval.millis() <= 0 {
+        return Err(ConfigError::invalid(
+            "poll.fence_check_interval",
+            "must be > 0 (a fenced poller would never find out while nothing is new)",
         ));
     }
     let mut names = std::collections::BTreeSet::new();

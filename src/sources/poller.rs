@@ -169,6 +169,8 @@ pub fn run(config: &Config, shared: Shared) -> Result<(), PollFailure> {
             pending_validators: Vec::new(),
             pending_count: 0,
             txn_since: None,
+            last_commit: std::time::Instant::now(),
+            fence_check: poll.fence_check_interval.std(),
             shared: shared.clone(),
             cfg: p.cfg,
         };

@@ -7,7 +7,10 @@
 //! crashed poller had in flight is neither counted as published nor lost.
 //!
 //! Record key, Kafka Connect's offset-key form: `["<poll.id>",{"source":"<name>",
-//! "location":"<location>"}]`; value `{"ts":<epoch ms>}`.
+//! "location":"<location>"}]`; value `{"ts":<epoch ms>}`. A source's fence check (a
+//! transaction written when it has committed nothing for `poll.fence_check_interval`) is one
+//! record keyed `["<poll.id>",{"source":"<name>"}]`, value `{"checked":<epoch ms>}`: no
+//! location, so it is no position; compaction keeps the newest one per source.
 
 use std::collections::HashMap;
 
@@ -34,6 +37,38 @@ pub fn key(poll_id: &str, source: &str, location: &str) -> String {
 
 pub fn value(ts: EpochMillis) -> String {
     serde_json::to_string(&Offset { ts }).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    source: &'a str,
+}
+
+/// The key of `source`'s fence-check record.
+pub fn check_key(poll_id: &str, source: &str) -> String {
+    serde_json::to_string(&(poll_id, Source { source })).unwrap_or_default()
+}
+
+/// The value of a fence-check record made at `now` (epoch ms).
+pub fn check_value(now: EpochMillis) -> String {
+    format!(r#"{{"checked":{now}}}"#)
+}
+
+/// Whether a record is a fence check (read back, it is skipped silently).
+pub fn is_check(key: &[u8], value: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Key {
+        #[allow(dead_code)]
+        source: String,
+    }
+    #[derive(Deserialize)]
+    struct Checked {
+        #[allow(dead_code)]
+        checked: EpochMillis,
+    }
+    serde_json::from_slice::<(String, Key)>(key).is_ok()
+        && serde_json::from_slice::<Checked>(value).is_ok()
 }
 
 /// `(poll id, source, location, ts)` of a position record, if it is one.
@@ -102,6 +137,16 @@ mod tests {
         );
         assert_eq!(parse(b"[1]", v.as_bytes()), None);
         assert_eq!(parse(k.as_bytes(), b"{}"), None);
+        assert!(!is_check(k.as_bytes(), v.as_bytes()));
+    }
+
+    #[test]
+    fn a_fence_check_is_no_position() {
+        let (k, v) = (check_key("poll-1", "ndw"), check_value(1_767_225_600_000));
+        assert_eq!(k, r#"["poll-1",{"source":"ndw"}]"#);
+        assert_eq!(v, r#"{"checked":1767225600000}"#);
+        assert!(is_check(k.as_bytes(), v.as_bytes()));
+        assert_eq!(parse(k.as_bytes(), v.as_bytes()), None);
     }
 
     #[test]

@@ -2,6 +2,11 @@
 //! (every request of the feed, conditional), turn the readings into records, send them with
 //! their positions in the open transaction, commit at the transaction boundary. A failure of
 //! any kind is counted and retried with backoff; only a fenced producer ends the loop.
+//!
+//! A producer learns that a twin fenced it only at a transactional write. So a source that
+//! has committed nothing for `poll.fence_check_interval` (nothing new, or a failing vendor)
+//! commits a fence check of its own: one record to the positions topic
+//! ([`positions::check_key`]). A fenced source stops then, within the interval and one poll.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -38,6 +43,9 @@ pub struct Runner {
     pub pending_validators: Vec<(Request, Validators)>,
     pub pending_count: u64,
     pub txn_since: Option<Instant>,
+    /// The last commit (or fence check); with `fence_check`, when the next check is due.
+    pub last_commit: Instant,
+    pub fence_check: Duration,
     pub schedule: Schedule,
     pub shared: Shared,
 }
@@ -51,12 +59,20 @@ impl Runner {
             let commit_due = self
                 .txn_since
                 .map(|t| t + self.cfg.transaction_interval.std());
-            let wake = commit_due.map_or(next_poll, |c| c.min(next_poll));
+            let check_due =
+                (!self.publisher.is_open()).then(|| self.last_commit + self.fence_check);
+            let wake = [commit_due, check_due]
+                .into_iter()
+                .flatten()
+                .fold(next_poll, Instant::min);
             if self.shared.stop.wait_until(wake) {
                 return self.commit().map_err(|e| e.to_string());
             }
             if commit_due.is_some_and(|c| Instant::now() >= c) {
                 self.commit_or_fail()?;
+            }
+            if check_due.is_some_and(|c| Instant::now() >= c) {
+                self.check_fence()?;
             }
             if Instant::now() < next_poll {
                 continue;
@@ -207,6 +223,35 @@ impl Runner {
         }
     }
 
+    /// The fence check: one record in a transaction of its own. Fenced: `Err` (the source
+    /// stops); aborted (the broker away): logged, and tried again an interval later.
+    fn check_fence(&mut self) -> Result<(), String> {
+        let key = positions::check_key(&self.poll_id, &self.cfg.name);
+        let value = positions::check_value(crate::sources::now_ms());
+        let record = Out {
+            topic: &self.positions_topic,
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+            ts: None,
+        };
+        let done = self
+            .publisher
+            .send([record])
+            .and_then(|()| self.publisher.commit());
+        self.last_commit = Instant::now();
+        match done {
+            Ok(()) => {
+                tracing::debug!(source = %self.cfg.name, "fence check committed");
+                Ok(())
+            }
+            Err(PublishError::Fatal(why)) => Err(why),
+            Err(e) => {
+                tracing::warn!(source = %self.cfg.name, "fence check: {e}; tried again later");
+                Ok(())
+            }
+        }
+    }
+
     /// Commits the open transaction; an abort is counted (its readings come again).
     fn commit_or_fail(&mut self) -> Result<(), String> {
         match self.commit() {
@@ -221,6 +266,7 @@ impl Runner {
             return Ok(());
         }
         self.publisher.commit()?;
+        self.last_commit = Instant::now();
         let pending = std::mem::take(&mut self.pending);
         let newest = pending.newest();
         for (location, ts) in pending.iter() {

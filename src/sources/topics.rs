@@ -147,6 +147,10 @@ pub fn load(
                         out.entry(source).or_default().advance(&location, ts);
                     }
                     Some(_) => {}
+                    None if positions::is_check(
+                        m.key().unwrap_or_default(),
+                        m.payload().unwrap_or_default(),
+                    ) => {}
                     None => tracing::warn!(
                         topic,
                         offset = m.offset(),

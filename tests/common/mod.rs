@@ -158,11 +158,23 @@ pub fn read_topic(
     timeout: Duration,
     done: impl Fn(&[Read]) -> bool,
 ) -> Vec<Read> {
+    read_topic_as(bootstrap, topic, "read_committed", timeout, done)
+}
+
+/// [`read_topic`] with librdkafka's `isolation.level` `isolation` (`read_uncommitted` also
+/// returns the records of aborted transactions).
+pub fn read_topic_as(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+    timeout: Duration,
+    done: impl Fn(&[Read]) -> bool,
+) -> Vec<Read> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("reader"))
         .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
+        .set("isolation.level", isolation)
         .create()
         .expect("reader");
     let metadata = consumer

@@ -92,6 +92,11 @@ fn mistakes_name_their_key() {
     assert!(e.contains("sources.j.json.location"), "{e}");
     let e = err("name = \"j\"\npreset = \"json\"\nurl = \"http://x\"\njson = { type = \"probe\", location = \"/id\", timestamp = \"/t\" }");
     assert!(e.contains("sources.j.json.speed"), "{e}");
+    let e = load(
+        "[poll]\nfence_check_interval = \"0s\"\n[[sources]]\nname = \"n\"\npreset = \"ndw\"\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("poll.fence_check_interval"), "{e}");
     let twice = load("[[sources]]\nname = \"n\"\npreset = \"ndw\"\n[[sources]]\nname = \"n\"\npreset = \"ndw\"\n").unwrap_err();
     assert!(
         twice.contains("sources.n.name") && twice.contains("unique"),
