@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 use rdkafka::TopicPartitionList;
 
 use super::commit::{self, CommitError};
@@ -36,9 +36,6 @@ impl Shared {
         consumer: &BaseConsumer<C>,
         key: &PartitionKey,
     ) -> &mut Assigned {
-        if !self.segments.has(key) && self.detection.is_some() {
-            self.restore_assigned(consumer);
-        }
         if !self.segments.has(key) {
             self.settle_before_restore(consumer);
         }
@@ -53,50 +50,10 @@ impl Shared {
         partition: i32,
     ) -> Option<&mut Stage> {
         if !self.detection.as_ref()?.has(partition) {
-            self.restore_assigned(consumer);
-        }
-        if !self.detection.as_ref()?.has(partition) {
             self.settle_before_restore(consumer);
         }
         let detection = self.detection.as_mut()?;
         Some(detection.stage(consumer, &self.io, &mut self.status, partition))
-    }
-
-    /// With detection on: restores every assigned partition, of either stage, that has no task
-    /// yet, after one commit of the open cycle for all of them. Restored one by one on first
-    /// use, each would commit first, and each of those commits carries the new input task's
-    /// mark to every repartition partition: a transaction over all of them per partition.
-    pub fn restore_assigned<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
-        let Ok(assignment) = consumer.assignment() else {
-            return;
-        };
-        let mut inputs = Vec::new();
-        let mut stages = Vec::new();
-        for e in assignment.elements() {
-            if let Some(topic) = self.input(e.topic()) {
-                let key = (topic, e.partition());
-                if !self.segments.has(&key) {
-                    inputs.push(key);
-                }
-            } else if let Some(d) = &self.detection {
-                if *d.topic == *e.topic() && !d.has(e.partition()) {
-                    stages.push(e.partition());
-                }
-            }
-        }
-        if inputs.is_empty() && stages.is_empty() {
-            return;
-        }
-        self.settle_before_restore(consumer);
-        for key in &inputs {
-            self.segments
-                .task(consumer, &self.io, &mut self.status, key);
-        }
-        if let Some(d) = self.detection.as_mut() {
-            for partition in stages {
-                d.stage(consumer, &self.io, &mut self.status, partition);
-            }
-        }
     }
 
     /// Routes what an input task closed to the detection stage (when it is on).

@@ -344,13 +344,23 @@ impl Loop {
     }
 
     /// With detection on, every assigned input partition needs a task, records or not: its
-    /// mark is what lets detection judge windows (an empty partition says it is idle). The
-    /// repartition partitions' stages are restored with them, after one commit for all.
+    /// mark is what lets detection judge windows (an empty partition says it is idle).
     fn create_tasks(&mut self, consumer: &BaseConsumer<WorkerContext>, shared: &mut Shared) {
         if shared.detection.is_none() {
             return;
         }
-        shared.restore_assigned(consumer);
+        let Ok(assignment) = consumer.assignment() else {
+            return;
+        };
+        for e in assignment.elements() {
+            let key = match shared.input(e.topic()) {
+                Some(topic) => (topic, e.partition()),
+                None => continue,
+            };
+            if !shared.segments.has(&key) {
+                shared.task(consumer, &key);
+            }
+        }
     }
 
     fn send_outputs(&mut self, shared: &mut Shared, now: i64) {
