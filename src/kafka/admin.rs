@@ -132,16 +132,13 @@ pub async fn ensure_internal_topics(
     if !k.late_topic.is_empty() {
         outputs.push(&k.late_topic);
     }
-    // Topics created a moment ago may take a few metadata rounds to show their partitions.
-    let deadline = Instant::now() + timeout;
-    let metadata = loop {
-        let m = metadata(&admin, k, timeout)?;
-        let mut needed = k.input_topics.iter().chain(outputs.iter().copied());
-        if needed.all(|t| partitions(&m, t).is_some()) || Instant::now() >= deadline {
-            break m;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let needed: Vec<&str> = k
+        .input_topics
+        .iter()
+        .chain(outputs.iter().copied())
+        .map(String::as_str)
+        .collect();
+    let metadata = visible(&admin, k, &needed, timeout).await?;
     if let Some(missing) = outputs.iter().find(|t| partitions(&metadata, t).is_none()) {
         return Err(KafkaFailure::Topic(format!(
             "output topic {missing} does not exist; create it or set kafka.create_topics = true"
@@ -187,7 +184,38 @@ pub async fn ensure_internal_topics(
             }
         })
         .collect();
-    create(&admin, &new, timeout).await.map(|_| layout)
+    let created = create(&admin, &new, timeout).await?;
+    // The consumer subscribes next: a topic the broker's metadata does not show yet would be
+    // left out of the subscription until librdkafka's next refresh (5 minutes by default),
+    // and detection would stall that long.
+    let created: Vec<&str> = created.iter().map(String::as_str).collect();
+    let m = visible(&admin, k, &created, timeout).await?;
+    if let Some(t) = created.iter().find(|t| partitions(&m, t).is_none()) {
+        tracing::warn!(
+            topic = t,
+            "a created topic is not in the metadata after {}s",
+            timeout.as_secs()
+        );
+    }
+    Ok(layout)
+}
+
+/// Metadata once every one of `topics` shows its partitions, or at `timeout` what there is:
+/// topics created a moment ago may take a few metadata rounds to appear.
+async fn visible(
+    admin: &Admin,
+    k: &KafkaConfig,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<Metadata, KafkaFailure> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let m = metadata(admin, k, timeout)?;
+        if topics.iter().all(|t| partitions(&m, t).is_some()) || Instant::now() >= deadline {
+            return Ok(m);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn replication(k: &KafkaConfig) -> TopicReplication<'static> {
