@@ -261,26 +261,35 @@ fn exactly_once_kill_9_routes_each_report_once_to_each_destination() {
         metric(&metrics_text(ports[i]), &consumed_name).map_or(0.0, |v| v.parse().unwrap_or(0.0))
     };
     let mut workers: Vec<Worker> = (0..3).map(|i| start(i, 0)).collect();
+    let mut runs = [1usize; 3];
     for (k, chunk) in records.chunks(records.len() / 4 + 1).enumerate() {
-        let victim = (k < workers.len()).then(|| consumed(k));
+        let before: Vec<f64> = (0..workers.len()).map(consumed).collect();
         produce(&setup.bootstrap, &setup.input, chunk);
-        let Some(before) = victim else {
+        if k >= workers.len() {
             continue;
-        };
+        }
         // Killed once it has read some of this chunk: its open transaction holds what that
-        // closed (commits are 6 s apart).
+        // closed (commits are 6 s apart). The victim is the first of w{k}, w{k+1}, … that
+        // reads: the group may have given w{k} no input partition.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while consumed(k) <= before {
+        let victim = loop {
+            let reading = (0..workers.len())
+                .map(|j| (k + j) % workers.len())
+                .find(|&j| consumed(j) > before[j]);
+            if let Some(j) = reading {
+                break j;
+            }
             assert!(
                 std::time::Instant::now() < deadline,
-                "w{k} reads:\n{}",
+                "no worker reads:\n{}",
                 workers[k].log_text()
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         std::thread::sleep(Duration::from_millis(300));
-        workers[k].kill();
-        workers[k] = start(k, 1);
+        workers[victim].kill();
+        workers[victim] = start(victim, runs[victim]);
+        runs[victim] += 1;
     }
     let repartition = format!("{}-detection-repartition", setup.group);
     let read = read_topic(

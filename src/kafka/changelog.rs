@@ -179,6 +179,10 @@ impl Restorer {
                         partition,
                         "cannot read the stable end of the state changelog: {e}"
                     );
+                    // librdkafka answers "unknown partition" for a topic created after this
+                    // consumer last had metadata, and does not look it up by itself (not
+                    // before `topic.metadata.refresh.interval.ms`, 5 minutes): ask for it.
+                    let _ = self.consumer.fetch_metadata(Some(topic), CALL);
                     Err(e.to_string())
                 }
             },
