@@ -92,7 +92,6 @@ impl Shared {
         if let Some(d) = self.detection.as_mut() {
             d.send_changes(&mut self.io);
         }
-        telemetry::state_size(&self.io.metrics, &self.segments.size());
         let only = match self.io.guarantee {
             Guarantee::ExactlyOnce => None,
             Guarantee::AtLeastOnce => only,
