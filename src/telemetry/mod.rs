@@ -46,9 +46,8 @@ pub fn poison_record(m: &Metrics, origin: Origin<'_>, err: &InvalidEvent) {
         let limit = key.strip_prefix("limits.").unwrap_or(key);
         m.over_capacity.with_label_values(&[limit]).inc();
     }
-    static LOG: std::sync::OnceLock<throttle::Throttle> = std::sync::OnceLock::new();
-    let log = LOG.get_or_init(throttle::Throttle::default);
-    if let Some(left_out) = log.admit(err.kind.as_str(), std::time::Instant::now()) {
+    static LOG: throttle::Throttle = throttle::Throttle::new();
+    if let Some(left_out) = LOG.admit(err.kind.as_str(), std::time::Instant::now()) {
         tracing::warn!(
             topic = origin.topic,
             partition = origin.partition,

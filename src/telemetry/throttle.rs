@@ -4,7 +4,7 @@
 //! logged for that kind says how many were left out. Metrics and the dead-letter topic still
 //! get every record: only the log is thinned.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,10 +23,17 @@ struct Slot {
 /// Per-kind log budgets.
 #[derive(Debug, Default)]
 pub struct Throttle {
-    slots: Mutex<HashMap<&'static str, Slot>>,
+    slots: Mutex<BTreeMap<&'static str, Slot>>,
 }
 
 impl Throttle {
+    /// No kind logged yet (`const`, so that it can be a `static`).
+    pub const fn new() -> Self {
+        Throttle {
+            slots: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     /// Whether to log a line of `kind` at `now`: `Some(n)` with the lines of that kind left out
     /// since the last one logged, or `None` to leave this one out.
     pub fn admit(&self, kind: &'static str, now: Instant) -> Option<u64> {
