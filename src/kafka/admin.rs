@@ -185,6 +185,9 @@ pub async fn ensure_internal_topics(
         })
         .collect();
     let created = create(&admin, &new, timeout).await?;
+    if created.is_empty() {
+        return Ok(layout);
+    }
     // The consumer subscribes next: a topic the broker's metadata does not show yet would be
     // left out of the subscription until librdkafka's next refresh (5 minutes by default),
     // and detection would stall that long.
